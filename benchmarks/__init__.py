@@ -1,0 +1,1 @@
+"""Benchmarks that measure sceneline and write reports (benchmarks/reports/)."""

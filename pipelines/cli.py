@@ -1,0 +1,233 @@
+"""The `sceneline` command: index media, search it, and see what is indexed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="sceneline: index videos and images into searchable scenes, and search them.")
+out = Console()
+err = Console(stderr=True)
+
+QdrantPath = typer.Option(None, "--qdrant-path", envvar="SCENELINE_QDRANT_PATH",
+                          help="Local Qdrant folder (default .sceneline/qdrant) or ':memory:'.")
+QdrantUrl = typer.Option(None, "--qdrant-url", envvar="SCENELINE_QDRANT_URL", help="Qdrant server URL.")
+QdrantApiKey = typer.Option(None, "--qdrant-api-key", envvar="SCENELINE_QDRANT_API_KEY")
+Collection = typer.Option("scenes", "--collection", envvar="SCENELINE_COLLECTION", help="Collection name.")
+JsonOut = typer.Option(False, "--json", help="Print one machine-readable JSON document.")
+Offline = typer.Option(False, "--offline", envvar="SCENELINE_OFFLINE",
+                       help="Never reach for a model hub (missing weights fail at once).")
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from sceneline.pipelines.search import SearchError
+    from sceneline.transforms.model_spec import ModelUnavailableError
+    from sceneline.transforms.sources import InputNotFoundError
+    from sceneline.transforms.store import IndexMismatchError, StoreConfigError
+
+    return (UserError, InputNotFoundError, ModelUnavailableError, StoreConfigError, IndexMismatchError,
+            SearchError, ValueError)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:  # Beam is chatty at INFO and WARNING about things users cannot change
+        for name in ("apache_beam", "absl"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _store_argv(qdrant_path: str | None, qdrant_url: str | None, api_key: str | None, collection: str) -> list[str]:
+    argv = [f"--collection={collection}"]
+    if qdrant_path:
+        argv.append(f"--qdrant_path={qdrant_path}")
+    if qdrant_url:
+        argv.append(f"--qdrant_url={qdrant_url}")
+    if api_key:
+        argv.append(f"--qdrant_api_key={api_key}")
+    return argv
+
+
+def _open_store(qdrant_path: str | None, qdrant_url: str | None, api_key: str | None, collection: str):
+    from sceneline.transforms.store import SceneStore, store_config
+
+    return SceneStore(store_config(qdrant_path, qdrant_url, api_key, collection))
+
+
+def _fail(exc: BaseException) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _run_guarded(fn, *args, **kwargs) -> Any:
+    from sceneline.transforms.store import close_shared_clients
+
+    try:
+        return fn(*args, **kwargs)
+    except _user_errors() as exc:
+        _fail(exc)
+    finally:
+        close_shared_clients()
+
+
+def _outcome_dict(record) -> dict[str, Any]:
+    return {
+        "asset_id": record.asset_id, "uri": record.uri,
+        "media_type": record.media_type.value if record.media_type else None,
+        "status": record.status.value, "scene_count": record.scene_count, "duration_s": record.duration_s,
+        "stage": record.stage, "error": record.error_message if record.status.value != "indexed" else None,
+        "warnings": record.error_message if record.status.value == "indexed" else None,
+    }
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def index(
+    ctx: typer.Context,
+    paths: List[str] = typer.Argument(..., help="Files, folders, globs or gs:// prefixes."),
+    qdrant_path: Optional[str] = QdrantPath,
+    qdrant_url: Optional[str] = QdrantUrl,
+    qdrant_api_key: Optional[str] = QdrantApiKey,
+    collection: str = Collection,
+    visual_model: str = typer.Option("ViT-B-32:laion2b_s34b_b79k", "--visual-model",
+                                     envvar="SCENELINE_VISUAL_MODEL",
+                                     help="ARCH:PRETRAINED (tag, checkpoint path, gs:// URI or 'random'), "
+                                          "local-dir:DIR, hf-hub:ORG/REPO, or 'none'."),
+    detector: str = typer.Option("content", "--detector", help="Shot detector."),
+    thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
+    dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter", help="Dead-letter folder or prefix."),
+    runner: str = typer.Option("FnApiRunner", "--runner", help="Beam runner (FnApiRunner, DaskRunner, DataflowRunner, ...)."),
+    offline: bool = Offline,
+    json_out: bool = JsonOut,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Index media into scenes (extra --flags go to Beam, e.g. --direct_num_workers=2)."""
+    _configure_logging(verbose)
+    from sceneline.pipelines import batch_index
+
+    argv = [f"--input={p}" for p in paths] + _store_argv(qdrant_path, qdrant_url, qdrant_api_key, collection) + [
+        f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
+        f"--dead_letter={dead_letter}", f"--runner={runner}",
+    ] + (["--offline"] if offline else []) + list(ctx.args)
+
+    show_progress = not json_out and sys.stderr.isatty()
+    if show_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            task = progress.add_task("index", total=None)
+            result = _run_guarded(batch_index.run, argv,
+                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    else:
+        result = _run_guarded(batch_index.run, argv)
+
+    from sceneline.schemas import AssetStatus
+
+    counts = {s.value: result.count(s) for s in (AssetStatus.INDEXED, AssetStatus.FAILED, AssetStatus.SKIPPED)}
+    if json_out:
+        out.print_json(json.dumps({
+            "run_id": result.run_id, "elapsed_s": round(result.elapsed_s, 3), "counts": counts,
+            "scenes": result.scene_count, "hidden_skipped": result.listing.hidden_skipped,
+            "assets": [_outcome_dict(o) for o in result.outcomes],
+        }))
+        return
+    out.print(f"run {result.run_id}: {counts['indexed']} indexed ({result.scene_count} scenes), "
+              f"{counts['failed']} failed, {counts['skipped']} skipped in {result.elapsed_s:.1f} s")
+    problems = [o for o in result.outcomes if o.status in (AssetStatus.FAILED, AssetStatus.SKIPPED)]
+    if problems:
+        table = Table("status", "file", "reason", show_lines=False)
+        for o in problems:
+            table.add_row(o.status.value, o.filename, f"[{o.stage}] {o.error_message}" if o.stage else o.error_message)
+        out.print(table)
+
+
+@app.command()
+def search(
+    query: Optional[str] = typer.Argument(None, help="Text to search for."),
+    image: Optional[str] = typer.Option(None, "--image", help="Search with an image (file or gs:// URI)."),
+    qdrant_path: Optional[str] = QdrantPath,
+    qdrant_url: Optional[str] = QdrantUrl,
+    qdrant_api_key: Optional[str] = QdrantApiKey,
+    collection: str = Collection,
+    limit: int = typer.Option(10, "--limit", min=1, max=1000),
+    visual_model: Optional[str] = typer.Option(None, "--visual-model",
+                                               help="Override the model the index records (rarely needed)."),
+    offline: bool = Offline,
+    json_out: bool = JsonOut,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Find scenes by text or by image, best first."""
+    _configure_logging(verbose)
+    from sceneline.pipelines.search import search_scenes
+    from sceneline.schemas import SearchRequest
+
+    def do_search():
+        store = _open_store(qdrant_path, qdrant_url, qdrant_api_key, collection)
+        request = SearchRequest(text=query, image_path=image, limit=limit)
+        return search_scenes(store, request, visual_model=visual_model, offline=offline)
+
+    hits = _run_guarded(do_search)
+    if json_out:
+        out.print_json(json.dumps([h.model_dump(exclude={"payload"}) for h in hits]))
+        return
+    table = Table("#", "score", "file", "scene", "start-end (s)", "thumbnail")
+    for rank, h in enumerate(hits, 1):
+        table.add_row(str(rank), f"{h.score:.4f}", h.filename, str(h.scene_index),
+                      f"{h.start_s:.2f}-{h.end_s:.2f}", h.thumbnail_uri or "")
+    out.print(table)
+
+
+@app.command()
+def status(
+    asset_id: Optional[str] = typer.Argument(None, help="One asset's id (default: all assets)."),
+    qdrant_path: Optional[str] = QdrantPath,
+    qdrant_url: Optional[str] = QdrantUrl,
+    qdrant_api_key: Optional[str] = QdrantApiKey,
+    collection: str = Collection,
+    only: Optional[str] = typer.Option(None, "--status", help="Only assets with this status."),
+    json_out: bool = JsonOut,
+) -> None:
+    """List assets with their status (pending, processing, indexed, failed, deleted)."""
+    _configure_logging(False)
+    from sceneline.schemas import AssetStatus
+
+    def load():
+        store = _open_store(qdrant_path, qdrant_url, qdrant_api_key, collection)
+        if asset_id:
+            record = store.get_status(asset_id)
+            if record is None:
+                raise UserError(f"no asset {asset_id} in {store.config.describe()}")
+            return [record]
+        return store.list_status(status=AssetStatus(only) if only else None)
+
+    records = _run_guarded(load)
+    if json_out:
+        out.print_json(json.dumps([r.to_payload() for r in records]))
+        return
+    # Ids are shown whole (users paste them into `sceneline status ID`); long errors wrap.
+    table = Table(Column("asset id", no_wrap=True, min_width=36), "status", "type", "scenes", "file", "error")
+    for r in records:
+        table.add_row(r.asset_id or "", r.status.value, r.media_type.value if r.media_type else "",
+                      "" if r.scene_count is None else str(r.scene_count), r.filename,
+                      r.error_message if r.status.value in ("failed", "deleted") else "")
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""How sceneline lays out its index in Qdrant.
+
+One store holds the whole index: a scenes collection with named vectors and a payload per
+scene, and a companion assets collection (no vectors) with each asset's status record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VISUAL_VECTOR = "visual"
+TEXT_VECTOR = "text"
+
+# Payload fields with an index (keyword: exact match; float/integer: ranges).
+SCENE_PAYLOAD_INDEXES: dict[str, str] = {
+    "asset_id": "keyword",
+    "uri": "keyword",
+    "filename": "keyword",
+    "media_type": "keyword",
+    "scene_index": "integer",
+    "start_s": "float",
+    "end_s": "float",
+    "duration": "float",
+    "width": "integer",
+    "height": "integer",
+}
+ASSET_PAYLOAD_INDEXES: dict[str, str] = {
+    "asset_id": "keyword",
+    "uri": "keyword",
+    "status": "keyword",
+    "run_id": "keyword",
+}
+
+
+@dataclass(frozen=True)
+class CollectionNames:
+    scenes: str
+
+    @property
+    def assets(self) -> str:
+        return f"{self.scenes}_assets"

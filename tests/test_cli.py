@@ -1,0 +1,85 @@
+"""The `sceneline` console script: index, search and status as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import media
+
+pytestmark = pytest.mark.slow
+
+
+def sceneline(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("sceneline")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "sceneline.pipelines.cli"]
+    env = {**os.environ, "SCENELINE_OFFLINE": "1"}
+    return subprocess.run(command + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, tiny_clip):
+    work = tmp_path_factory.mktemp("cli")
+    inputs = work / "media"
+    inputs.mkdir()
+    shutil.copy(media("videos/psd_testvideo.mp4"), inputs)
+    shutil.copy(media("images/misc/imageio_chelsea.png"), inputs)
+    (inputs / "broken.mp4").write_bytes(b"\x00" * 100)
+    result = sceneline("index", str(inputs), "--visual-model", tiny_clip.spec, "--json", cwd=work)
+    assert result.returncode == 0, result.stderr
+    return work, json.loads(result.stdout)
+
+
+def test_index_prints_one_summary_per_asset(indexed):
+    _work, summary = indexed
+    by_name = {Path(a["uri"]).name: a for a in summary["assets"]}
+    assert by_name["psd_testvideo.mp4"]["status"] == "indexed" and by_name["psd_testvideo.mp4"]["scene_count"] >= 2
+    assert by_name["imageio_chelsea.png"]["scene_count"] == 1
+    assert by_name["broken.mp4"]["status"] == "failed" and by_name["broken.mp4"]["error"]
+    assert summary["counts"] == {"indexed": 2, "failed": 1, "skipped": 0}
+    for a in summary["assets"]:
+        assert {"asset_id", "uri", "media_type", "status", "scene_count", "error"} <= set(a)
+
+
+def test_search_by_image_uses_the_model_the_index_recorded(indexed):
+    work, summary = indexed
+    query = media("images/misc/imageio_chelsea.png")
+    result = sceneline("search", "--image", str(query), "--limit", "3", "--json", cwd=work)
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert hits[0]["filename"] == "imageio_chelsea.png" and hits[0]["score"] == pytest.approx(1.0, abs=0.02)
+    assert {"asset_id", "uri", "scene_index", "start_s", "end_s", "score", "thumbnail_uri"} <= set(hits[0])
+    assert Path(work, hits[0]["thumbnail_uri"]).is_file()
+
+
+def test_search_by_text_runs_the_text_tower(indexed):
+    work, summary = indexed
+    result = sceneline("search", "a cat", "--json", cwd=work)
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert len(hits) == summary["scenes"]  # every scene, ranked (random weights: order is not meaningful)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_status_lists_assets_and_one_asset(indexed):
+    work, summary = indexed
+    listed = json.loads(sceneline("status", "--json", cwd=work).stdout)
+    assert sorted(r["status"] for r in listed) == ["failed", "indexed", "indexed"]
+    failed_id = next(a["asset_id"] for a in summary["assets"] if a["status"] == "failed")
+    one = json.loads(sceneline("status", failed_id, "--json", cwd=work).stdout)
+    assert one[0]["status"] == "failed" and one[0]["stage"] == "admit"
+
+
+def test_user_errors_exit_2_with_a_message(tmp_path):
+    missing = sceneline("index", str(tmp_path / "nope"), "--visual-model", "none", cwd=tmp_path)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    no_model = sceneline("index", str(media("images/misc/imageio_chelsea.png")), cwd=tmp_path)
+    assert no_model.returncode == 2 and "ViT-B-32:laion2b_s34b_b79k" in no_model.stderr
+    no_index = sceneline("search", "x", cwd=tmp_path)
+    assert no_index.returncode == 2 and "sceneline index" in no_index.stderr

@@ -1,0 +1,1 @@
+"""Beam transforms and the plain functions behind them, one concern a module."""

@@ -1,0 +1,161 @@
+"""Decode a video once, in presentation order, with true timestamps and small frames for scoring.
+
+Frames come out of FFmpeg already scaled down (swscale does the work in C), so detectors see
+small arrays and no full-size RGB copy is made except for the few frames kept as keyframes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import av
+import numpy as np
+
+from sceneline.schemas import MediaError
+
+# A stream whose packets keep failing is broken beyond use; a few bad packets are survivable.
+MAX_CONSECUTIVE_DECODE_ERRORS = 50
+# Frame reordering moves times back by a few frames at most. A jump back of more than this is a
+# discontinuity (concatenated clips whose timestamps restart, a demuxer that resynced after
+# damage): the timeline continues from where it was, so scene times stay ordered.
+MAX_BACKWARD_JUMP_S = 1.0
+
+
+class BestEffortTimestamps:
+    """FFmpeg's guess_correct_pts: trust PTS unless it has proved less monotonic than DTS.
+
+    Containers without presentation times (AVI with B-frames) hand out packet-order PTS, which
+    run backwards in display order; their DTS, stamped on frames as they leave the decoder,
+    stay monotonic. FFmpeg's own players use this heuristic; PyAV does not expose it.
+    """
+
+    def __init__(self) -> None:
+        self.faulty_pts = 0
+        self.faulty_dts = 0
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+
+    def __call__(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
+            return pts
+        return dts
+
+
+@dataclass
+class DecodedFrame:
+    index: int  # 0-based, in presentation order
+    time_s: float  # from the presentation timestamp, relative to the first frame
+    small: np.ndarray  # the detector's input (H x W x C or H x W)
+    frame: av.VideoFrame  # the decoded frame; valid while the iteration is at it
+
+
+@dataclass
+class DecodeStats:
+    frames: int = 0
+    errors: int = 0
+    first_pts_s: float | None = None
+    last_time_s: float = 0.0
+    last_duration_s: float = 0.0
+    rotation: int = 0
+    stopped_early: str | None = None  # why decoding ended before the end of the stream
+    timestamp_repairs: int = 0
+    discontinuities: int = 0
+
+    @property
+    def span_s(self) -> float:
+        """Time covered by the decoded frames (last frame's start plus its duration)."""
+        return self.last_time_s + self.last_duration_s if self.frames else 0.0
+
+
+@dataclass
+class FrameDecoder:
+    """Iterate over the decoded frames of one video stream.
+
+    Timestamps come from each frame's PTS, so variable-frame-rate video gets true times;
+    frames without a usable PTS get the previous time plus the nominal frame duration.
+    """
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    small_size: tuple[int, int] = (64, 36)
+    small_format: str = "rgb24"
+    threads: int = 0  # 0: FFmpeg picks
+    max_frames: int | None = None
+    stats: DecodeStats = field(default_factory=DecodeStats)
+
+    def _nominal_frame_s(self) -> float:
+        rate = self.stream.average_rate or self.stream.base_rate or self.stream.guessed_rate
+        try:
+            return 1.0 / float(rate) if rate else 1 / 25
+        except ZeroDivisionError:
+            return 1 / 25
+
+    def _packets(self) -> Iterator[av.Packet]:
+        try:
+            yield from self.container.demux(self.stream)
+        except av.error.FFmpegError as exc:  # truncated or damaged container
+            self.stats.stopped_early = f"demuxing stopped: {exc}"
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        cc = self.stream.codec_context
+        cc.thread_type = "AUTO"  # frame + slice threading: several times faster
+        if self.threads:
+            cc.thread_count = self.threads
+        nominal = self._nominal_frame_s()
+        width, height = self.small_size
+        consecutive_errors = 0
+        prev_time = None
+        best_effort = BestEffortTimestamps()
+        offset = 0.0  # added after each discontinuity
+        for packet in self._packets():
+            try:
+                frames = packet.decode()
+                consecutive_errors = 0
+            except av.error.FFmpegError:
+                self.stats.errors += 1
+                consecutive_errors += 1
+                if consecutive_errors > MAX_CONSECUTIVE_DECODE_ERRORS:
+                    self.stats.stopped_early = f"{consecutive_errors} packets in a row failed to decode"
+                    break
+                continue
+            for frame in frames:
+                stamp = best_effort(frame.pts, frame.dts)
+                pts_time = float(stamp * frame.time_base) if stamp is not None and frame.time_base else None
+                if self.stats.first_pts_s is None:
+                    self.stats.first_pts_s = pts_time if pts_time is not None else 0.0
+                    self.stats.rotation = int(frame.rotation or 0)
+                t = None if pts_time is None else pts_time - self.stats.first_pts_s + offset
+                if t is not None and prev_time is not None and t < prev_time - MAX_BACKWARD_JUMP_S:
+                    offset += prev_time + nominal - t
+                    t = prev_time + nominal
+                    self.stats.discontinuities += 1
+                if t is None or (prev_time is not None and t <= prev_time):
+                    t = 0.0 if prev_time is None else prev_time + nominal
+                    self.stats.timestamp_repairs += prev_time is not None
+                if prev_time is not None:
+                    self.stats.last_duration_s = t - prev_time
+                else:
+                    self.stats.last_duration_s = nominal
+                prev_time = t
+                small = frame.reformat(width=width, height=height, format=self.small_format,
+                                       interpolation="AREA").to_ndarray()
+                yield DecodedFrame(self.stats.frames, t, small, frame)
+                self.stats.frames += 1
+                self.stats.last_time_s = t
+                if self.max_frames is not None and self.stats.frames >= self.max_frames:
+                    self.stats.stopped_early = f"stopped at the limit of {self.max_frames} frames"
+                    return
+        if self.stats.frames == 0:
+            reason = self.stats.stopped_early or "the stream ended"
+            raise MediaError(f"no frame could be decoded ({reason}; {self.stats.errors} bad packets)")

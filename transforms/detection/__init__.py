@@ -1,0 +1,29 @@
+"""Shot detectors behind one interface, and the registry that names them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sceneline.transforms.detection.base import Boundary, ShotDetector
+from sceneline.transforms.detection.content import ContentDetector
+
+DEFAULT_DETECTOR = "content"
+
+_REGISTRY: dict[str, Callable[..., ShotDetector]] = {
+    ContentDetector.name: ContentDetector,
+}
+
+
+def detector_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_detector(name: str, fps: float) -> ShotDetector:
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(detector_names())}") from None
+    return factory(fps=fps)
+
+
+__all__ = ["Boundary", "ShotDetector", "DEFAULT_DETECTOR", "create_detector", "detector_names"]

@@ -1,0 +1,124 @@
+"""Image embeddings in the pipeline: open_clip behind a Beam RunInference ModelHandler.
+
+An example is the list of one asset's keyframes (JPEG bytes). Batches are weighed in images
+(`element_size_fn`), so one forward pass packs the keyframes of several small assets, and a
+long video's many keyframes are split into chunks of the batch size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+
+from sceneline.schemas import AnalyzedAsset, Failure, FailureStage
+from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
+from sceneline.transforms.clip_model import ClipModel, load_clip
+from sceneline.transforms.model_spec import parse_clip_spec
+
+Images = Sequence[bytes]
+
+
+def image_count(element: Any) -> int:
+    """Batch weight of an element: its number of images (keyed elements are (key, images))."""
+    if isinstance(element, tuple) and len(element) == 2 and isinstance(element[1], (list, tuple)):
+        return max(1, len(element[1]))
+    return max(1, len(element))
+
+
+class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
+    """RunInference handler: a list of images in, an (n, dim) array of unit vectors out."""
+
+    def __init__(
+        self,
+        spec: str,
+        *,
+        device: str = "cpu",
+        max_batch_images: int = 32,
+        min_batch_images: int = 1,
+        max_batch_duration_secs: int | None = None,
+        num_threads: int | None = None,
+        large_model: bool = False,
+    ):
+        super().__init__(
+            min_batch_size=min_batch_images,
+            max_batch_size=max_batch_images,
+            max_batch_duration_secs=max_batch_duration_secs,
+            element_size_fn=image_count,
+            large_model=large_model,
+        )
+        self._spec_text = spec
+        self._device = device
+        self._chunk = max_batch_images
+        self._num_threads = num_threads
+
+    def load_model(self) -> ClipModel:
+        spec = parse_clip_spec(self._spec_text)
+        if spec is None:
+            raise ValueError("the image embedding handler needs a model spec, not 'none'")
+        return load_clip(spec, device=self._device, num_threads=self._num_threads)
+
+    def run_inference(self, batch: Sequence[Images], model: ClipModel,
+                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        flat = [image for example in batch for image in example]
+        vectors = model.embed_images(flat, chunk=self._chunk) if flat else np.zeros((0, model.dim), np.float32)
+        start = 0
+        for example in batch:
+            yield PredictionResult(example, vectors[start:start + len(example)], self._spec_text)
+            start += len(example)
+
+    def get_num_bytes(self, batch: Sequence[Images]) -> int:
+        return sum(len(image) for example in batch for image in example)
+
+    def get_metrics_namespace(self) -> str:
+        return "sceneline_clip"
+
+
+def attach_visual_vectors(keyed: tuple[AnalyzedAsset, PredictionResult], spec: str) -> AnalyzedAsset:
+    """Scene vector = the normalised mean of its keyframes' vectors."""
+    analyzed, prediction = keyed
+    vectors = np.asarray(prediction.inference)
+    row = 0
+    scenes = []
+    for scene in analyzed.scenes:
+        n = len(scene.keyframes)
+        mean = vectors[row:row + n].mean(axis=0)
+        row += n
+        norm = float(np.linalg.norm(mean))
+        scene_vectors = dict(scene.vectors)
+        if n and norm > 0:
+            scene_vectors[VISUAL_VECTOR] = (mean / norm).astype(np.float32).tolist()
+        scenes.append(scene.model_copy(update={"vectors": scene_vectors}))
+    return analyzed.model_copy(update={"scenes": scenes, "models": {**analyzed.models, VISUAL_VECTOR: spec}})
+
+
+def _failed_batch_to_failures(failed: tuple[Any, Any]) -> Iterable[Failure]:
+    """RunInference's dead letter is (batch, (exception type, repr, traceback lines))."""
+    batch, (exc_type, exc_repr, _traceback) = failed
+    for analyzed, _images in batch:
+        yield Failure(asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=FailureStage.EMBED,
+                      error_type=getattr(exc_type, "__name__", str(exc_type)), message=exc_repr[:2000],
+                      retryable=False)
+
+
+class EmbedKeyframes(beam.PTransform):
+    """AnalyzedAsset -> AnalyzedAsset with a `visual` vector on every scene.
+
+    Returns a tuple (embedded, failures): a failed batch fails its assets, not the pipeline.
+    """
+
+    def __init__(self, handler: ClipImageEmbeddingHandler, spec: str):
+        super().__init__()
+        self._handler = handler
+        self._spec = spec
+
+    def expand(self, assets):
+        keyed = assets | "KeyByAsset" >> beam.Map(
+            lambda a: (a, [kf.jpeg for scene in a.scenes for kf in scene.keyframes]))
+        results, errors = keyed | "ClipImageEmbeddings" >> RunInference(
+            KeyedModelHandler(self._handler)).with_exception_handling()
+        embedded = results | "AttachVectors" >> beam.Map(attach_visual_vectors, self._spec)
+        failures = errors.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_to_failures)
+        return embedded, failures

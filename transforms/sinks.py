@@ -1,0 +1,154 @@
+"""Writing results: thumbnails, scenes and status records in the store, dead letters.
+
+Every asset that enters ends as an AssetRecord (indexed, failed or skipped) on the outcome
+output; every failure is also a dead letter. Nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Iterator, TypeVar
+
+import apache_beam as beam
+
+from sceneline.schemas import (
+    AnalyzedAsset,
+    AssetRecord,
+    AssetStatus,
+    Failure,
+    FailureStage,
+    MediaAsset,
+)
+from sceneline.schemas.failures import is_retryable
+from sceneline.transforms.keyframes import thumbnail_jpeg
+from sceneline.transforms.media_io import join, write_bytes
+from sceneline.transforms.store import SceneStore, StoreConfig
+
+log = logging.getLogger(__name__)
+
+FAILED_TAG = "failed"
+T = TypeVar("T")
+
+
+def with_retries(fn: Callable[[], T], *, attempts: int = 4, first_delay_s: float = 0.5) -> T:
+    """Call fn, retrying transient errors (network, timeouts) with exponential backoff."""
+    delay = first_delay_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            log.warning("transient error (attempt %d of %d), retrying in %.1f s: %s", attempt, attempts, delay, exc)
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def thumbnail_uri(thumbnails_dir: str, asset_id: str, scene_index: int) -> str:
+    # Names come from ids only, so no object name can place a file outside the folder.
+    return join(thumbnails_dir, asset_id, f"{scene_index:05d}.jpg")
+
+
+class WriteThumbnails(beam.DoFn):
+    """Write each scene's thumbnail (from its middle keyframe) and record where it went."""
+
+    def __init__(self, thumbnails_dir: str):
+        self._dir = thumbnails_dir
+
+    def process(self, analyzed: AnalyzedAsset) -> Iterator:
+        try:
+            scenes = []
+            for scene in analyzed.scenes:
+                keyframe = scene.thumbnail_keyframe()
+                uri = None
+                if keyframe is not None:
+                    uri = thumbnail_uri(self._dir, analyzed.asset.asset_id, scene.index)
+                    write_bytes(uri, thumbnail_jpeg(keyframe.jpeg))
+                scenes.append(scene.model_copy(update={"thumbnail_uri": uri}))
+        except Exception as exc:
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
+                exc, uri=analyzed.asset.uri, stage=FailureStage.THUMBNAILS, asset_id=analyzed.asset.asset_id))
+            return
+        yield analyzed.model_copy(update={"scenes": scenes})
+
+
+class _StoreDoFn(beam.DoFn):
+    def __init__(self, store_config: StoreConfig, run_id: str):
+        self._store_config = store_config
+        self._run_id = run_id
+        self._store: SceneStore | None = None
+
+    def setup(self) -> None:
+        self._store = SceneStore(self._store_config)
+
+
+class MarkStatus(_StoreDoFn):
+    """Record that an asset reached a stage (pending, processing) and pass it on unchanged."""
+
+    def __init__(self, store_config: StoreConfig, run_id: str, status: AssetStatus):
+        super().__init__(store_config, run_id)
+        self._status = status
+
+    def process(self, asset: MediaAsset) -> Iterator[MediaAsset]:
+        record = AssetRecord(asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename,
+                             media_type=asset.media_type, status=self._status, size_bytes=asset.size_bytes,
+                             generation=asset.generation, run_id=self._run_id)
+        try:
+            with_retries(lambda: self._store.put_status(record))
+        except Exception as exc:  # status is bookkeeping: the final write reports store trouble
+            log.warning("could not record status %s for %s: %s", self._status.value, asset.uri, exc)
+        yield asset
+
+
+class WriteToIndex(_StoreDoFn):
+    """Upsert an asset's scenes, retire older versions at the same URI, mark it indexed.
+
+    Outputs the asset's final AssetRecord; a write that keeps failing goes to `failed`.
+    """
+
+    def process(self, analyzed: AnalyzedAsset) -> Iterator:
+        asset = analyzed.asset
+        try:
+            written = with_retries(lambda: self._store.write_scenes(analyzed))
+            with_retries(lambda: self._store.supersede(asset.uri, asset.asset_id, self._run_id))
+            record = AssetRecord(
+                asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename, media_type=asset.media_type,
+                status=AssetStatus.INDEXED, scene_count=written, size_bytes=asset.size_bytes,
+                duration_s=analyzed.probe.duration_s, generation=asset.generation, run_id=self._run_id,
+                error_message="; ".join(analyzed.probe.warnings) or None,
+            )
+            with_retries(lambda: self._store.put_status(record))
+        except Exception as exc:
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
+                exc, uri=asset.uri, stage=FailureStage.WRITE, asset_id=asset.asset_id))
+            return
+        yield record
+
+
+def failure_record(failure: Failure, run_id: str) -> AssetRecord:
+    filename = failure.uri.rstrip("/").rsplit("/", 1)[-1]
+    return AssetRecord(
+        asset_id=failure.asset_id, uri=failure.uri, filename=filename, status=AssetStatus.FAILED,
+        stage=failure.stage.value, error_type=failure.error_type, error_message=failure.message,
+        retryable=failure.retryable, run_id=run_id,
+    )
+
+
+class RecordFailures(_StoreDoFn):
+    """Mark failed assets in the store and emit their final records (even if the store is down)."""
+
+    def process(self, failure: Failure) -> Iterator[AssetRecord]:
+        record = failure_record(failure, self._run_id)
+        if record.asset_id:
+            try:
+                previous = self._store.get_status(record.asset_id)
+                if previous is not None:  # keep what admission learnt about the asset
+                    record = record.model_copy(update={
+                        "media_type": previous.media_type, "size_bytes": previous.size_bytes,
+                        "generation": previous.generation})
+                with_retries(lambda: self._store.put_status(record))
+            except Exception as exc:
+                log.error("could not record the failure of %s in the store: %s", failure.uri, exc)
+        yield record
