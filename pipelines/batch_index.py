@@ -36,6 +36,7 @@ from sceneline.pipelines.options import (
     resolve_runner,
     store_config_from,
 )
+from sceneline.pipelines.store_access import store_for_workers
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,10 @@ def build_index_pipeline(
     opts: PipelineOptions,
     run_id: str,
     visual_spec: str | None,
+    store: StoreConfig,
 ) -> None:
-    """Add the index pipeline for `files` to `p`."""
+    """Add the index pipeline for `files` to `p`, writing to `store`."""
     so = opts.view_as(SceneLineOptions)
-    store = store_config_from(opts)
 
     admitted = (
         p
@@ -174,15 +175,17 @@ def run(
 
     listing = list_inputs(so.input)
     visual = preflight(so.visual_model, offline=so.offline)
-    store = prepare_store(store_config_from(opts), visual)
+    store_config = store_config_from(opts)
+    store = prepare_store(store_config, visual)
     run_id = new_run_id()
     started = time.monotonic()
 
-    p = test_pipeline or beam.Pipeline(options=opts)
-    build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None)
-
     def execute() -> None:
-        p.run().wait_until_finish()
+        with store_for_workers(store_config, opts) as workers_store:
+            p = test_pipeline or beam.Pipeline(options=opts)
+            build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None,
+                                 workers_store)
+            p.run().wait_until_finish()
 
     if on_progress is None:
         execute()

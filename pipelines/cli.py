@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 
@@ -34,11 +35,12 @@ class UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sceneline.pipelines.search import SearchError
     from sceneline.transforms.model_spec import ModelUnavailableError
+    from sceneline.transforms.store_gateway import GatewayError
     from sceneline.transforms.sources import InputNotFoundError
     from sceneline.transforms.store import IndexMismatchError, StoreConfigError
 
     return (UserError, InputNotFoundError, ModelUnavailableError, StoreConfigError, IndexMismatchError,
-            SearchError, ValueError)
+            SearchError, GatewayError, ValueError)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -112,14 +114,19 @@ def index(
     json_out: bool = JsonOut,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Index media into scenes (extra --flags go to Beam, e.g. --direct_num_workers=2)."""
+    """Index media into scenes (other --name=value flags go to Beam, e.g. --direct_num_workers=2)."""
     _configure_logging(verbose)
     from sceneline.pipelines import batch_index
 
+    # Typer gives unknown `--name=value` options to the PATH list: they are Beam's.
+    beam_flags = [p for p in paths if p.startswith("--")]
+    paths = [p for p in paths if not p.startswith("--")]
+    if not paths:
+        _fail(UserError("nothing to index: give at least one file, folder, glob or gs:// prefix"))
     argv = [f"--input={p}" for p in paths] + _store_argv(qdrant_path, qdrant_url, qdrant_api_key, collection) + [
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
-    ] + (["--offline"] if offline else []) + list(ctx.args)
+    ] + (["--offline"] if offline else []) + beam_flags + list(ctx.args)
 
     show_progress = not json_out and sys.stderr.isatty()
     if show_progress:
@@ -149,7 +156,8 @@ def index(
     if problems:
         table = Table("status", "file", "reason", show_lines=False)
         for o in problems:
-            table.add_row(o.status.value, o.filename, f"[{o.stage}] {o.error_message}" if o.stage else o.error_message)
+            reason = f"[{o.stage}] {o.error_message}" if o.stage else o.error_message
+            table.add_row(o.status.value, escape(o.filename), escape(reason or ""))
         out.print(table)
 
 
@@ -223,6 +231,40 @@ def status(
                       "" if r.scene_count is None else str(r.scene_count), r.filename,
                       r.error_message if r.status.value in ("failed", "deleted") else "")
     out.print(table)
+
+
+@app.command()
+def serve(
+    qdrant_path: Optional[str] = QdrantPath,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(6333, "--port", help="Port (Qdrant's own default)."),
+) -> None:
+    """Serve a local index folder to other processes and tools, in Qdrant's REST dialect.
+
+    While it runs, `sceneline index/search/status --qdrant-path DIR` from other terminals reach
+    the folder through it (found automatically), and so does any Qdrant client at the URL.
+    """
+    _configure_logging(False)
+    import signal
+    import threading
+
+    from sceneline.transforms.store import store_config
+    from sceneline.transforms.store_gateway import serve_folder
+
+    folder = store_config(path=qdrant_path).path
+
+    def run() -> None:
+        stop = threading.Event()
+        # Ctrl-C in a terminal, SIGTERM from a service manager: both end the block, which
+        # removes the advert so other processes stop routing to this one.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        with serve_folder(folder, host=host, port=port) as url:
+            err.print(f"serving {folder} at {url} (Ctrl-C stops)")
+            while not stop.wait(1.0):
+                pass
+
+    _run_guarded(run)
 
 
 def main() -> None:

@@ -79,3 +79,25 @@ def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:
 
 def runner_of(opts: PipelineOptions) -> str:
     return resolve_runner(opts.view_as(StandardOptions).runner)
+
+
+IN_PROCESS_RUNNERS = {"FnApiRunner", "BundleBasedDirectRunner", "DirectRunner", "SwitchingDirectRunner",
+                      "TestDirectRunner"}
+LOCAL_MULTIPROCESS_RUNNERS = {"apache_beam.runners.dask.dask_runner.DaskRunner", "PrismRunner"}
+
+
+def workers_share_this_process(opts: PipelineOptions) -> bool:
+    """Whether every worker runs inside the launching process (threads, not processes)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    runner = runner_of(opts)
+    if runner not in IN_PROCESS_RUNNERS:
+        return False
+    return opts.view_as(DirectOptions).direct_running_mode != "multi_processing"
+
+
+def workers_on_this_machine(opts: PipelineOptions) -> bool:
+    """Whether workers run on this machine (so they can reach a service on 127.0.0.1)."""
+    if workers_share_this_process(opts) or runner_of(opts) in LOCAL_MULTIPROCESS_RUNNERS:
+        return True
+    return runner_of(opts) in IN_PROCESS_RUNNERS  # FnApiRunner in multi_processing mode

@@ -83,3 +83,34 @@ def test_user_errors_exit_2_with_a_message(tmp_path):
     assert no_model.returncode == 2 and "ViT-B-32:laion2b_s34b_b79k" in no_model.stderr
     no_index = sceneline("search", "x", cwd=tmp_path)
     assert no_index.returncode == 2 and "sceneline index" in no_index.stderr
+
+
+def test_serve_lets_other_processes_use_the_folder_and_cleans_up(indexed):
+    import signal
+    import socket
+    import time
+
+    work, summary = indexed
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("sceneline")
+    server = subprocess.Popen([str(exe), "serve", "--port", str(port)], cwd=work,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    advert = work / ".sceneline" / "qdrant" / "sceneline-gateway.json"
+    try:
+        deadline = time.monotonic() + 120
+        while not advert.exists():
+            assert server.poll() is None, server.stderr.read()
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.2)
+        # The folder is held by the server; these processes reach it through the gateway.
+        listed = sceneline("status", "--json", cwd=work)
+        assert listed.returncode == 0, listed.stderr
+        assert len(json.loads(listed.stdout)) == 3
+        hits = sceneline("search", "--image", str(media("images/misc/imageio_chelsea.png")), "--json", cwd=work)
+        assert hits.returncode == 0 and json.loads(hits.stdout)[0]["filename"] == "imageio_chelsea.png"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert not advert.exists()

@@ -3,20 +3,35 @@ deterministic ids, stale scenes dropped, status records, superseded versions ret
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
 from sceneline.transforms.store import IndexMismatchError, SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store_gateway import ADVERT_NAME, serve_folder
 
 
-@pytest.fixture(params=["memory", "path"])
+@pytest.fixture(params=["memory", "path", "gateway"])
 def store(request, tmp_path):
-    path = ":memory:" if request.param == "memory" else str(tmp_path / "qdrant")
-    store = SceneStore(StoreConfig(path=path, collection=f"t_{request.param}_{tmp_path.name[-8:]}"))
-    store.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "test-model"})
-    yield store
+    """The same store calls on each mode: in memory, a local folder, and a local folder served
+    over HTTP in Qdrant's REST dialect (what other processes see; no Qdrant server binary can be
+    had here, so this is how the URL code path runs for real)."""
+    collection = f"t_{request.param}_{tmp_path.name[-8:]}"
+    with contextlib.ExitStack() as stack:
+        if request.param == "gateway":
+            url = stack.enter_context(serve_folder(str(tmp_path / "qdrant")))
+            config = StoreConfig(url=url, collection=collection)
+        else:
+            path = ":memory:" if request.param == "memory" else str(tmp_path / "qdrant")
+            config = StoreConfig(path=path, collection=collection)
+        store = SceneStore(config)
+        store.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "test-model"})
+        yield store
     close_shared_clients()
 
 
@@ -92,15 +107,55 @@ def test_a_different_model_cannot_write_into_the_index(store):
     assert store.index_info()["models"] == {VISUAL_VECTOR: "test-model"}
 
 
-def test_the_same_calls_give_the_same_results_in_memory_and_on_disk(tmp_path):
+def test_the_same_calls_give_the_same_results_on_every_mode(tmp_path):
     results = []
-    for path in (":memory:", str(tmp_path / "q")):
-        s = SceneStore(StoreConfig(path=path, collection="cmp"))
-        s.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
-        a = asset(A1, "/m/a.mp4", 8, seed=7)
-        s.write_scenes(a)
-        s.write_scenes(asset(A2, "/m/b.mp4", 8, seed=8))
-        hits = s.search(VISUAL_VECTOR, a.scenes[2].vectors[VISUAL_VECTOR], limit=5)
-        results.append([(h.asset_id, h.scene_index, round(h.score, 5)) for h in hits])
-        close_shared_clients()
-    assert results[0] == results[1]
+    with serve_folder(str(tmp_path / "served")) as url:
+        configs = [StoreConfig(path=":memory:", collection="cmp"), StoreConfig(path=str(tmp_path / "q"), collection="cmp"),
+                   StoreConfig(url=url, collection="cmp")]
+        for config in configs:
+            s = SceneStore(config)
+            s.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
+            a = asset(A1, "/m/a.mp4", 8, seed=7)
+            s.write_scenes(a)
+            s.write_scenes(asset(A2, "/m/b.mp4", 8, seed=8))
+            hits = s.search(VISUAL_VECTOR, a.scenes[2].vectors[VISUAL_VECTOR], limit=5)
+            results.append([(h.asset_id, h.scene_index, round(h.score, 5)) for h in hits])
+    close_shared_clients()
+    assert results[0] == results[1] == results[2]
+
+
+CHILD_WRITES = """
+import sys
+from sceneline.transforms.store import SceneStore, StoreConfig
+from sceneline.schemas import AssetRecord, AssetStatus
+store = SceneStore(StoreConfig(path=sys.argv[1]))
+store.put_status(AssetRecord(asset_id=sys.argv[2], uri="/m/child.mp4", filename="child.mp4",
+                             status=AssetStatus.INDEXED, scene_count=7))
+print(store.get_status(sys.argv[2]).scene_count)
+"""
+
+
+def test_another_process_reaches_a_served_folder_through_the_gateway(tmp_path):
+    folder = str(tmp_path / "qdrant")
+    with serve_folder(folder):
+        store = SceneStore(StoreConfig(path=folder))
+        store.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
+        # Without the gateway the child would fail: the folder is locked by this process.
+        child = subprocess.run([sys.executable, "-c", CHILD_WRITES, folder, A1],
+                               capture_output=True, text=True, timeout=120)
+        assert child.returncode == 0, child.stderr
+        assert child.stdout.strip() == "7"
+        assert store.get_status(A1).scene_count == 7
+    assert not (tmp_path / "qdrant" / ADVERT_NAME).exists()
+    close_shared_clients()
+
+
+def test_a_stale_advert_is_ignored(tmp_path):
+    folder = tmp_path / "qdrant"
+    folder.mkdir()
+    (folder / ADVERT_NAME).write_text('{"url": "http://127.0.0.1:9", "pid": 999999999}')
+    store = SceneStore(StoreConfig(path=str(folder)))
+    store.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
+    assert store.count_scenes() == 0
+    assert not (folder / ADVERT_NAME).exists()
+    close_shared_clients()

@@ -76,15 +76,24 @@ _clients: dict[tuple, tuple[QdrantClient, threading.RLock]] = {}
 _clients_lock = threading.Lock()
 
 
+def _open_client(config: StoreConfig) -> QdrantClient:
+    if config.url:
+        return QdrantClient(url=config.url, api_key=config.api_key, timeout=60)
+    if config.path == ":memory:":
+        return QdrantClient(location=":memory:")
+    from sceneline.transforms.store_gateway import advertised_url
+
+    # Another process owns this folder and serves it: talk to it over HTTP, the folder admits
+    # one process at a time.
+    url = advertised_url(config.path)
+    return QdrantClient(url=url, timeout=60) if url else QdrantClient(path=config.path)
+
+
 def _shared_client(config: StoreConfig) -> tuple[QdrantClient, threading.RLock]:
     key = config._client_key()
     with _clients_lock:
         if key not in _clients:
-            if config.url:
-                client = QdrantClient(url=config.url, api_key=config.api_key, timeout=60)
-            else:
-                client = QdrantClient(location=":memory:") if config.path == ":memory:" else QdrantClient(path=config.path)
-            _clients[key] = (client, threading.RLock())
+            _clients[key] = (_open_client(config), threading.RLock())
         return _clients[key]
 
 

@@ -1,0 +1,34 @@
+"""Which store the pipeline's workers write to.
+
+A local Qdrant folder admits one process. Workers in this process share its client; workers
+in other processes on this machine (FnApiRunner multi_processing, DaskRunner) reach the folder
+through a gateway this process serves for the run; workers on other machines (Dataflow, Flink)
+need a Qdrant server URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from sceneline.pipelines.options import runner_of, workers_on_this_machine, workers_share_this_process
+from sceneline.transforms.store import StoreConfig, StoreConfigError
+from sceneline.transforms.store_gateway import serve_folder
+
+
+@contextlib.contextmanager
+def store_for_workers(config: StoreConfig, opts: PipelineOptions) -> Iterator[StoreConfig]:
+    """Yield the store config to hand to workers, serving a local folder while needed."""
+    if config.url or workers_share_this_process(opts):
+        yield config
+        return
+    if config.path == ":memory:":
+        raise StoreConfigError(f"an in-memory store cannot be shared with {runner_of(opts)} workers in other "
+                               "processes; use --qdrant-path or --qdrant-url")
+    if not workers_on_this_machine(opts):
+        raise StoreConfigError(f"{runner_of(opts)} workers cannot reach the local folder {config.path}; "
+                               "give a Qdrant server with --qdrant-url")
+    with serve_folder(config.path) as url:
+        yield StoreConfig(url=url, collection=config.collection)
