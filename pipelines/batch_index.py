@@ -26,6 +26,7 @@ from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
 from sceneline.transforms.analyze import AnalyzeAssets
 from sceneline.transforms.embed import ClipImageEmbeddingHandler, EmbedKeyframes
 from sceneline.transforms.media_io import join
+from sceneline.transforms.metrics import counters, inference_seconds, stage_seconds
 from sceneline.transforms.model_spec import preflight
 from sceneline.transforms.sinks import MarkStatus, RecordFailures, WriteThumbnails, WriteToIndex
 from sceneline.transforms.sources import Listing, list_inputs
@@ -130,6 +131,8 @@ class IndexRun:
     listing: Listing
     outcomes: list[AssetRecord] = field(default_factory=list)
     elapsed_s: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went
+    counters: dict[str, int] = field(default_factory=dict)
 
     def count(self, status: AssetStatus) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -180,12 +183,22 @@ def run(
     run_id = new_run_id()
     started = time.monotonic()
 
+    measured: dict[str, dict] = {}
+
     def execute() -> None:
         with store_for_workers(store_config, opts) as workers_store:
             p = test_pipeline or beam.Pipeline(options=opts)
             build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None,
                                  workers_store)
-            p.run().wait_until_finish()
+            result = p.run()
+            result.wait_until_finish()
+        try:
+            measured["stages"] = stage_seconds(result)
+            if visual:
+                measured["stages"]["embed"] = inference_seconds(result, ClipImageEmbeddingHandler.METRICS_NAMESPACE)
+            measured["counters"] = counters(result)
+        except Exception as exc:  # some runners report no metrics; figures are optional
+            log.info("no pipeline metrics: %s", exc)
 
     if on_progress is None:
         execute()
@@ -212,6 +225,6 @@ def run(
             raise errors[0]
         on_progress(total, total)
 
-    result = IndexRun(run_id=run_id, listing=listing, outcomes=read_outcomes(so.run_dir, run_id),
-                      elapsed_s=time.monotonic() - started)
-    return result
+    return IndexRun(run_id=run_id, listing=listing, outcomes=read_outcomes(so.run_dir, run_id),
+                    elapsed_s=time.monotonic() - started, stage_seconds=measured.get("stages", {}),
+                    counters=measured.get("counters", {}))

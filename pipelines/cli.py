@@ -147,6 +147,8 @@ def index(
         out.print_json(json.dumps({
             "run_id": result.run_id, "elapsed_s": round(result.elapsed_s, 3), "counts": counts,
             "scenes": result.scene_count, "hidden_skipped": result.listing.hidden_skipped,
+            "stage_seconds": {k: round(v, 3) for k, v in result.stage_seconds.items()},
+            "counters": result.counters,
             "assets": [_outcome_dict(o) for o in result.outcomes],
         }))
         return

@@ -21,6 +21,7 @@ from sceneline.schemas import (
 )
 from sceneline.schemas.ids import asset_id_for_uri
 from sceneline.transforms.media_io import CHUNK_BYTES, open_for_read
+from sceneline.transforms.metrics import timed
 from sceneline.transforms.sniff import SNIFF_BYTES, extension_media_type, sniff_bytes
 
 FAILED_TAG = "failed"
@@ -113,7 +114,8 @@ class AdmitInputs(beam.DoFn):
 
     def process(self, f: InputFile) -> Iterator:
         try:
-            result = admit_input(f, self._identity)
+            with timed("admit"):
+                result = admit_input(f, self._identity)
         except Exception as exc:  # bad input must never stop the pipeline
             yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
                 exc, uri=f.uri, stage=FailureStage.ADMIT, asset_id=self._fallback_id(f)))

@@ -27,6 +27,7 @@ from sceneline.transforms.decode import FrameDecoder
 from sceneline.transforms.detection import DEFAULT_DETECTOR, create_detector
 from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within, keyframe_rgb
 from sceneline.transforms.media_io import is_local, local_path, open_for_read
+from sceneline.transforms.metrics import count, timed
 from sceneline.transforms.probe import display_size, probe_container, reconcile_with_decode, video_stream
 from sceneline.transforms.scenes import KeyframePolicy, SceneBuilder
 
@@ -196,7 +197,11 @@ class AnalyzeAssets(beam.DoFn):
 
     def process(self, asset: MediaAsset) -> Iterator:
         try:
-            yield analyze_asset(asset, self._config)
+            with timed("analyze"):
+                analyzed = analyze_asset(asset, self._config)
+            count("frames_decoded", analyzed.probe.decoded_frames or 0)
+            count("scenes", len(analyzed.scenes))
+            yield analyzed
         except StageError as exc:
             yield beam.pvalue.TaggedOutput(self.FAILED_TAG, Failure.from_exception(
                 exc.cause, uri=asset.uri, stage=exc.stage, asset_id=asset.asset_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 from dataclasses import dataclass, field
@@ -61,8 +62,27 @@ class ClipModel:
         return feats.cpu().numpy()
 
 
-def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = None) -> ClipModel:
-    """Build the model and load its weights (random ones, with a fixed seed, for `random`)."""
+_TEXT_TOWER_PARTS = ("transformer", "token_embedding", "positional_embedding", "ln_final", "text_projection",
+                     "text")
+
+
+def drop_text_tower(model) -> int:
+    """Free the text tower of a CLIP model that only embeds images (ViT-B-32: 63M parameters,
+    about a quarter of a GiB). Returns the number of parameters freed."""
+    freed = 0
+    for name in _TEXT_TOWER_PARTS:
+        part = getattr(model, name, None)
+        if part is None:
+            continue
+        freed += part.numel() if hasattr(part, "numel") else sum(p.numel() for p in part.parameters())
+        setattr(model, name, None)
+    return freed
+
+
+def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = None,
+              image_only: bool = False) -> ClipModel:
+    """Build the model and load its weights (random ones, with a fixed seed, for `random`).
+    `image_only` frees the text tower (the pipeline's image stage never uses it)."""
     import open_clip
     import torch
 
@@ -76,5 +96,8 @@ def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = Non
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights, device=device)
     if spec.is_random:
         log.warning("*** %s loaded with RANDOM weights: for timing only ***", spec.raw)
+    if image_only:
+        drop_text_tower(model)
+        gc.collect()
     model.eval()
     return ClipModel(spec=spec, model=model, preprocess=preprocess, device=device, dim=embedding_dim(spec))

@@ -31,6 +31,8 @@ def image_count(element: Any) -> int:
 class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
     """RunInference handler: a list of images in, an (n, dim) array of unit vectors out."""
 
+    METRICS_NAMESPACE = "sceneline_clip"
+
     def __init__(
         self,
         spec: str,
@@ -58,7 +60,7 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
         spec = parse_clip_spec(self._spec_text)
         if spec is None:
             raise ValueError("the image embedding handler needs a model spec, not 'none'")
-        return load_clip(spec, device=self._device, num_threads=self._num_threads)
+        return load_clip(spec, device=self._device, num_threads=self._num_threads, image_only=True)
 
     def run_inference(self, batch: Sequence[Images], model: ClipModel,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
@@ -73,7 +75,7 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
         return sum(len(image) for example in batch for image in example)
 
     def get_metrics_namespace(self) -> str:
-        return "sceneline_clip"
+        return self.METRICS_NAMESPACE
 
 
 def attach_visual_vectors(keyed: tuple[AnalyzedAsset, PredictionResult], spec: str) -> AnalyzedAsset:

@@ -23,6 +23,7 @@ from sceneline.schemas import (
 from sceneline.schemas.failures import is_retryable
 from sceneline.transforms.keyframes import thumbnail_jpeg
 from sceneline.transforms.media_io import join, write_bytes
+from sceneline.transforms.metrics import timed
 from sceneline.transforms.store import SceneStore, StoreConfig
 
 log = logging.getLogger(__name__)
@@ -59,19 +60,24 @@ class WriteThumbnails(beam.DoFn):
 
     def process(self, analyzed: AnalyzedAsset) -> Iterator:
         try:
-            scenes = []
-            for scene in analyzed.scenes:
-                keyframe = scene.thumbnail_keyframe()
-                uri = None
-                if keyframe is not None:
-                    uri = thumbnail_uri(self._dir, analyzed.asset.asset_id, scene.index)
-                    write_bytes(uri, thumbnail_jpeg(keyframe.jpeg))
-                scenes.append(scene.model_copy(update={"thumbnail_uri": uri}))
+            with timed("thumbnails"):
+                scenes = self._write(analyzed)
         except Exception as exc:
             yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
                 exc, uri=analyzed.asset.uri, stage=FailureStage.THUMBNAILS, asset_id=analyzed.asset.asset_id))
             return
         yield analyzed.model_copy(update={"scenes": scenes})
+
+    def _write(self, analyzed: AnalyzedAsset) -> list:
+        scenes = []
+        for scene in analyzed.scenes:
+            keyframe = scene.thumbnail_keyframe()
+            uri = None
+            if keyframe is not None:
+                uri = thumbnail_uri(self._dir, analyzed.asset.asset_id, scene.index)
+                write_bytes(uri, thumbnail_jpeg(keyframe.jpeg))
+            scenes.append(scene.model_copy(update={"thumbnail_uri": uri}))
+        return scenes
 
 
 class _StoreDoFn(beam.DoFn):
@@ -111,15 +117,16 @@ class WriteToIndex(_StoreDoFn):
     def process(self, analyzed: AnalyzedAsset) -> Iterator:
         asset = analyzed.asset
         try:
-            written = with_retries(lambda: self._store.write_scenes(analyzed))
-            with_retries(lambda: self._store.supersede(asset.uri, asset.asset_id, self._run_id))
-            record = AssetRecord(
-                asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename, media_type=asset.media_type,
-                status=AssetStatus.INDEXED, scene_count=written, size_bytes=asset.size_bytes,
-                duration_s=analyzed.probe.duration_s, generation=asset.generation, run_id=self._run_id,
-                error_message="; ".join(analyzed.probe.warnings) or None,
-            )
-            with_retries(lambda: self._store.put_status(record))
+            with timed("write"):
+                written = with_retries(lambda: self._store.write_scenes(analyzed))
+                with_retries(lambda: self._store.supersede(asset.uri, asset.asset_id, self._run_id))
+                record = AssetRecord(
+                    asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename, media_type=asset.media_type,
+                    status=AssetStatus.INDEXED, scene_count=written, size_bytes=asset.size_bytes,
+                    duration_s=analyzed.probe.duration_s, generation=asset.generation, run_id=self._run_id,
+                    error_message="; ".join(analyzed.probe.warnings) or None,
+                )
+                with_retries(lambda: self._store.put_status(record))
         except Exception as exc:
             yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
                 exc, uri=asset.uri, stage=FailureStage.WRITE, asset_id=asset.asset_id))

@@ -1,0 +1,153 @@
+"""Image embeddings: images/s inside the Beam pipeline vs the bare model at its best batch size.
+
+    python -m sceneline.benchmarks.embedding                  # ViT-B-32, 256 real images
+    python -m sceneline.benchmarks.embedding --quick          # tiny sizes (CI smoke test)
+
+Same model and the same torch threads on both sides. The bare side calls the model the way the
+RunInference handler does (JPEG keyframes -> preprocess -> forward), batch by batch; the
+pipeline side runs Beam (FnApiRunner) over AnalyzedAsset elements through EmbedKeyframes, the
+transform `sceneline index` uses, and subtracts the model's load time (Beam's own metric).
+CLIP weights cannot be downloaded here: the real architecture runs with random weights, which
+costs the same; these are speed figures only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sceneline.benchmarks.common import Report, benchmark_parser
+from sceneline.schemas import AnalyzedAsset, Keyframe, MediaAsset, MediaType, ProbeInfo, Scene
+from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within
+
+TARGET_RATIO = 0.9
+
+
+def keyframe_jpegs(media: Path, n: int) -> list[bytes]:
+    """n real photos as the pipeline would hold them: RGB fitted to 640 px, JPEG."""
+    from PIL import Image
+
+    files = sorted((media / "images" / "imagenet_sample").glob("*.JPEG"))
+    if not files:
+        raise SystemExit(f"no images in {media / 'images' / 'imagenet_sample'}")
+    out = []
+    for path in (files * (n // len(files) + 1))[:n]:
+        with Image.open(path) as img:
+            rgb = img.convert("RGB")
+            rgb = rgb.resize(fit_within(*rgb.size, KEYFRAME_MAX_SIDE))
+            out.append(encode_jpeg(np.asarray(rgb)))
+    return out
+
+
+def bare_throughput(model, images: list[bytes], batch: int) -> float:
+    model.embed_images(images[:batch], chunk=batch)  # warm-up
+    started = time.perf_counter()
+    for start in range(0, len(images), batch):
+        model.embed_images(images[start:start + batch], chunk=batch)
+    return len(images) / (time.perf_counter() - started)
+
+
+def as_assets(images: list[bytes], per_asset: int) -> list[AnalyzedAsset]:
+    """Keyframes grouped into assets, as analysis hands them to the embedding stage."""
+    assets = []
+    for a, start in enumerate(range(0, len(images), per_asset)):
+        chunk = images[start:start + per_asset]
+        scenes = [Scene(index=i, start_s=i, end_s=i + 1, start_frame=i, end_frame=i,
+                        keyframes=[Keyframe(time_s=i, frame=i, jpeg=jpeg, width=640, height=480)])
+                  for i, jpeg in enumerate(chunk)]
+        media = MediaAsset(asset_id=f"00000000-0000-5000-8000-{a:012d}", uri=f"/bench/{a}.mp4",
+                           media_type=MediaType.VIDEO, size_bytes=1)
+        assets.append(AnalyzedAsset(asset=media, probe=ProbeInfo(), scenes=scenes))
+    return assets
+
+
+def pipeline_throughput(spec: str, images: list[bytes], batch: int, threads: int, per_asset: int) -> dict:
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from sceneline.transforms.embed import ClipImageEmbeddingHandler, EmbedKeyframes
+
+    handler = ClipImageEmbeddingHandler(spec, max_batch_images=batch, min_batch_images=batch, num_threads=threads)
+    assets = as_assets(images, per_asset)
+    p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+    embedded, _failures = p | beam.Create(assets) | EmbedKeyframes(handler, spec)
+    _ = embedded | beam.Map(lambda a: sum(1 for s in a.scenes if s.vectors))
+    started = time.perf_counter()
+    result = p.run()
+    result.wait_until_finish()
+    wall = time.perf_counter() - started
+    load_s = 0.0
+    metrics = result.metrics().query(MetricsFilter().with_namespace(handler.METRICS_NAMESPACE))
+    for dist in metrics.get("distributions", []):
+        if dist.key.metric.name.endswith("load_model_latency_milli_secs"):
+            load_s += (dist.committed or dist.attempted).sum / 1000
+    return {"wall_s": wall, "load_s": load_s, "images_per_s": len(images) / max(1e-9, wall - load_s)}
+
+
+def run(spec: str, n_images: int, batches: list[int], threads: int, per_asset: int, media: Path) -> Report:
+    import torch
+
+    from sceneline.transforms.clip_model import load_clip
+    from sceneline.transforms.model_spec import parse_clip_spec
+
+    torch.set_num_threads(threads)
+    images = keyframe_jpegs(media, n_images)
+    model = load_clip(parse_clip_spec(spec), num_threads=threads)
+    sweep = []
+    for b in batches:
+        ips = bare_throughput(model, images, b)
+        sweep.append({"batch": b, "images_per_s": ips})
+        print(f"bare batch {b:3d}: {ips:7.1f} images/s", flush=True)
+    best = max(sweep, key=lambda r: r["images_per_s"])
+    piped = pipeline_throughput(spec, images, best["batch"], threads, per_asset)
+    ratio = piped["images_per_s"] / best["images_per_s"]
+    print(f"pipeline at batch {best['batch']}: {piped['images_per_s']:.1f} images/s ({ratio:.2f}x bare)")
+
+    report = Report(name="embedding", title="Image embeddings: in the Beam pipeline vs the bare model",
+                    intro=__doc__.split("\n\n", 2)[2])
+    report.figures.update({"model": spec, "threads": threads, "images": n_images, "sweep": sweep,
+                           "best_batch": best["batch"], "bare_images_per_s": best["images_per_s"],
+                           "pipeline": piped, "ratio": ratio})
+    report.table(["", "images/s", "notes"], [
+        ["bare model, best batch", best["images_per_s"], f"batch {best['batch']}, {threads} torch threads"],
+        ["inside the Beam pipeline", piped["images_per_s"],
+         f"FnApiRunner, {per_asset} keyframes per asset, model load ({piped['load_s']:.1f} s) excluded"],
+        ["ratio (target >= 0.9)", ratio, "met" if ratio >= TARGET_RATIO else "missed"],
+    ])
+    report.table(["batch size", "bare images/s"], [[r["batch"], r["images_per_s"]] for r in sweep],
+                 caption="Batch-size sweep, bare model")
+
+    def draw(ax) -> None:
+        ax.plot([r["batch"] for r in sweep], [r["images_per_s"] for r in sweep], marker="o", label="bare model")
+        ax.axhline(piped["images_per_s"], color="tab:orange", linestyle="--",
+                   label=f"Beam pipeline (batch {best['batch']})")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size (images)")
+        ax.set_ylabel("images / s")
+        ax.legend()
+
+    report.chart("embedding_batch_sweep.png", draw, "images per second by batch size")
+    report.notes.append(f"{spec} runs with random weights (no CLIP weights can be downloaded here): "
+                        "speed only, no quality figures.")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--model", default="ViT-B-32:random")
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--keyframes-per-asset", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.batches = 16, [1, 8]
+    report = run(args.model, args.images, args.batches, args.threads, args.keyframes_per_asset, args.media)
+    print(report.write(args.out))
+
+
+if __name__ == "__main__":
+    main()
