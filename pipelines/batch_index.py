@@ -35,8 +35,10 @@ from sceneline.pipelines.options import (
     analysis_config_from,
     resolve_runner,
     store_config_from,
+    understanding_config_from,
 )
-from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
+from sceneline.pipelines.understanding import UnderstandingModels, add_understanding, preflight_understanding
+from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ def build_index_pipeline(
     opts: PipelineOptions,
     run_id: str,
     visual_spec: str | None,
+    understanding: UnderstandingModels | None = None,
 ) -> None:
     """Add the index pipeline for `files` to `p`."""
     so = opts.view_as(SceneLineOptions)
@@ -104,6 +107,9 @@ def build_index_pipeline(
             num_threads=so.torch_threads or None)
         ready, embed_failures = ready | "EmbedKeyframes" >> EmbedKeyframes(handler, visual_spec)
         failures.append(embed_failures)
+    if understanding is not None:
+        ready, understanding_failures = add_understanding(ready, understanding_config_from(opts), understanding)
+        failures += understanding_failures
     thumbs = ready | "Thumbnails" >> beam.ParDo(WriteThumbnails(so.thumbnails)).with_outputs(
         FAILED_TAG, main="scenes")
     written = thumbs.scenes | "WriteToIndex" >> beam.ParDo(WriteToIndex(store, run_id)).with_outputs(
@@ -147,13 +153,16 @@ def read_outcomes(run_dir: str, run_id: str) -> list[AssetRecord]:
     return sorted(records, key=lambda r: r.uri)
 
 
-def prepare_store(store_config: StoreConfig, visual: tuple | None) -> SceneStore:
+def prepare_store(store_config: StoreConfig, visual: tuple | None, text: tuple | None = None) -> SceneStore:
     """Create the collections (or check they fit this run's models) before any work."""
     store = SceneStore(store_config)
     dims, used = {}, {}
     if visual is not None:
         spec, dim = visual
         dims[VISUAL_VECTOR], used[VISUAL_VECTOR] = dim, spec.raw
+    if text is not None:
+        spec, dim = text
+        dims[TEXT_VECTOR], used[TEXT_VECTOR] = dim, spec.raw
     store.ensure_collections(dims, used)
     return store
 
@@ -174,12 +183,13 @@ def run(
 
     listing = list_inputs(so.input)
     visual = preflight(so.visual_model, offline=so.offline)
-    store = prepare_store(store_config_from(opts), visual)
+    understanding = preflight_understanding(understanding_config_from(opts), offline=so.offline)
+    store = prepare_store(store_config_from(opts), visual, understanding.text)
     run_id = new_run_id()
     started = time.monotonic()
 
     p = test_pipeline or beam.Pipeline(options=opts)
-    build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None)
+    build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None, understanding)
 
     def execute() -> None:
         p.run().wait_until_finish()
