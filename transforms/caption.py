@@ -8,9 +8,7 @@ still does not parse, that scene records `caption_error` and the asset indexes o
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Optional, Sequence
-
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from typing import Any, Sequence
 
 from sceneline.schemas import AnalyzedAsset, MediaAsset
 from sceneline.schemas.understanding import CaptionResult
@@ -23,7 +21,7 @@ from sceneline.transforms.caption_prompt import (
     parse_answer,
 )
 from sceneline.transforms.caption_spec import CaptionerConfig, checkpoint_folder, parse_captioner_spec
-from sceneline.transforms.embed import image_count
+from sceneline.transforms.enrich import ItemsHandler
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +85,19 @@ def load_captioner(config: CaptionerConfig) -> Captioner:
     return Captioner(backend, chunk=config.batch_scenes)
 
 
-class CaptionHandler(ModelHandler[Sequence[SceneImage], list[CaptionResult], Captioner]):
+class CaptionHandler(ItemsHandler):
     """RunInference handler: an asset's scene images in, one CaptionResult per scene out."""
 
     def __init__(self, config: CaptionerConfig, *, max_batch_duration_secs: int | None = None):
-        super().__init__(min_batch_size=1, max_batch_size=config.batch_scenes,
-                         max_batch_duration_secs=max_batch_duration_secs, element_size_fn=image_count)
+        super().__init__(config.batch_scenes, max_batch_duration_secs)
         self._config = config
+        self.model_id = config.spec
 
     def load_model(self) -> Captioner:
         return load_captioner(self._config)
 
-    def run_inference(self, batch: Sequence[Sequence[SceneImage]], model: Captioner,
-                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-        flat = [scene for example in batch for scene in example]
-        results = model.caption(flat)
-        start = 0
-        for example in batch:
-            yield PredictionResult(example, results[start:start + len(example)], self._config.spec)
-            start += len(example)
+    def run_items(self, items: Sequence[SceneImage], model: Captioner) -> list[CaptionResult]:
+        return model.caption(items)
 
     def get_metrics_namespace(self) -> str:
         return "sceneline_caption"

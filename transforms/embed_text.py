@@ -6,14 +6,13 @@ then finds it through its `visual` vector only.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Sequence
 
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from sceneline.schemas import AnalyzedAsset, Scene
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR
-from sceneline.transforms.embed import image_count
+from sceneline.transforms.enrich import ItemsHandler
 from sceneline.transforms.text_model import TextEncoder, load_text_encoder
 
 
@@ -29,28 +28,21 @@ def scene_texts(analyzed: AnalyzedAsset) -> list[str]:
     return [text for scene in analyzed.scenes if (text := scene_text(scene))]
 
 
-class TextEmbeddingHandler(ModelHandler[Sequence[str], np.ndarray, TextEncoder]):
+class TextEmbeddingHandler(ItemsHandler):
     """RunInference handler: an asset's scene texts in, an (n, dim) array of unit vectors out."""
 
     def __init__(self, spec: str, *, device: str = "cpu", max_batch_texts: int = 64,
                  max_batch_duration_secs: int | None = None):
-        super().__init__(min_batch_size=1, max_batch_size=max_batch_texts,
-                         max_batch_duration_secs=max_batch_duration_secs, element_size_fn=image_count)
-        self._spec = spec
+        super().__init__(max_batch_texts, max_batch_duration_secs)
+        self.model_id = spec
         self._device = device
         self._chunk = max_batch_texts
 
     def load_model(self) -> TextEncoder:
-        return load_text_encoder(self._spec, self._device)
+        return load_text_encoder(self.model_id, self._device)
 
-    def run_inference(self, batch: Sequence[Sequence[str]], model: TextEncoder,
-                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-        flat = [text for example in batch for text in example]
-        vectors = model.embed(flat, batch_size=self._chunk)
-        start = 0
-        for example in batch:
-            yield PredictionResult(example, vectors[start:start + len(example)], self._spec)
-            start += len(example)
+    def run_items(self, items: Sequence[str], model: TextEncoder) -> np.ndarray:
+        return model.embed(items, batch_size=self._chunk)
 
     def get_metrics_namespace(self) -> str:
         return "sceneline_text_embedding"

@@ -8,18 +8,41 @@ assets with the stage named; it never stops the pipeline.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from sceneline.schemas import AnalyzedAsset, Failure, FailureStage
 from sceneline.schemas.failures import is_retryable
+from sceneline.transforms.embed import image_count
 
 FAILED_TAG = "failed"
 
 ExamplesOf = Callable[[AnalyzedAsset], list]
 Attach = Callable[[AnalyzedAsset, Any], AnalyzedAsset]
+
+
+class ItemsHandler(ModelHandler):
+    """A handler whose examples are lists of items (keyframes, scenes, texts): batches are weighed
+    in items, run as one flat list through `run_items`, and split back per example."""
+
+    model_id = ""
+
+    def __init__(self, max_items: int, max_batch_duration_secs: int | None = None):
+        super().__init__(min_batch_size=1, max_batch_size=max_items,
+                         max_batch_duration_secs=max_batch_duration_secs, element_size_fn=image_count)
+
+    def run_items(self, items: Sequence[Any], model: Any) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def run_inference(self, batch: Sequence[Sequence[Any]], model: Any,
+                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        answers = self.run_items([item for example in batch for item in example], model)
+        start = 0
+        for example in batch:
+            yield PredictionResult(example, answers[start:start + len(example)], self.model_id)
+            start += len(example)
 
 
 def _failed_batch(failed: tuple[Any, Any], stage: FailureStage) -> Iterable[Failure]:

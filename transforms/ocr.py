@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Sequence
 
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from PIL import Image
 
 from sceneline.schemas import AnalyzedAsset, MediaType
 from sceneline.schemas.understanding import TextRegion, join_visible_text
-from sceneline.transforms.embed import image_count
+from sceneline.transforms.enrich import ItemsHandler
 
 OCR_MODEL = "rapidocr-onnxruntime:PP-OCRv4"
 OCR_MODEL_KEY = "ocr"
@@ -61,21 +60,20 @@ def _unit(value: float) -> float:
     return round(min(1.0, max(0.0, value)), 4)
 
 
-class OcrHandler(ModelHandler[Sequence[bytes], list[list[TextRegion]], OcrEngine]):
+class OcrHandler(ItemsHandler):
     """RunInference handler: an asset's keyframes in, the text regions of each out."""
 
+    model_id = OCR_MODEL
+
     def __init__(self, config: OcrConfig, *, max_batch_duration_secs: int | None = None):
-        super().__init__(min_batch_size=1, max_batch_size=config.batch_images,
-                         max_batch_duration_secs=max_batch_duration_secs, element_size_fn=image_count)
+        super().__init__(config.batch_images, max_batch_duration_secs)
         self._config = config
 
     def load_model(self) -> OcrEngine:
         return OcrEngine(self._config)
 
-    def run_inference(self, batch: Sequence[Sequence[bytes]], model: OcrEngine,
-                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-        for example in batch:
-            yield PredictionResult(example, [model.read(jpeg) for jpeg in example], OCR_MODEL)
+    def run_items(self, items: Sequence[bytes], model: OcrEngine) -> list[list[TextRegion]]:
+        return [model.read(jpeg) for jpeg in items]
 
     def get_metrics_namespace(self) -> str:
         return "sceneline_ocr"
