@@ -100,7 +100,7 @@ def bench_text(n: int = 256) -> dict:
             "s_per_scene_batched_64": round(batched_s / n, 4), "s_per_text_one_at_a_time": round(statistics.median(singles), 4)}
 
 
-def bench_captioner(scenes, answer_tokens: int, batches: list[int]) -> dict:
+def bench_captioner(scenes, answer_tokens: int, batches: list[int], threads: int | None) -> dict:
     import torch
 
     from sceneline.benchmarks.random_vlm import SMOLVLM_256M, build_random_vlm, save
@@ -117,7 +117,7 @@ def bench_captioner(scenes, answer_tokens: int, batches: list[int]) -> dict:
         del model
         figures: dict = {"architecture": f"{DEFAULT_CAPTIONER} (Idefics3), RANDOM weights",
                          "parameters_m": round(params / 1e6, 1), "answer_tokens": answer_tokens,
-                         "torch_threads": torch.get_num_threads()}
+                         "torch_threads": threads or torch.get_num_threads()}
         requests = [CaptionRequest.first(s.thumbnail_keyframe().jpeg, "general") for s in scenes]
         prompt = processor.apply_chat_template(
             [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": caption_prompt("general")}]}],
@@ -125,7 +125,8 @@ def bench_captioner(scenes, answer_tokens: int, batches: list[int]) -> dict:
         figures["prompt_tokens"] = int(processor(text=[prompt], images=[[_first_image(requests[0])]],
                                                  return_tensors="pt")["input_ids"].shape[1])
         for batch in batches:
-            config = CaptionerConfig(spec=folder, max_new_tokens=answer_tokens, batch_scenes=batch)
+            config = CaptionerConfig(spec=folder, max_new_tokens=answer_tokens, batch_scenes=batch,
+                                     num_threads=threads)
             captioner, load_s = _timed(load_captioner, config)
             captioner.backend.answer(requests[:1])  # warm-up
             seconds = sum(_timed(captioner.backend.answer, requests[i:i + batch])[1]
@@ -151,8 +152,10 @@ def report(figures: dict, command: str) -> str:
                            for k, v in cap.items() if k.startswith("batch_"))
     return f"""# Scene understanding: seconds per scene
 
-Measured on {figures['machine']} with `{command}` ({figures['date']}). The machine's two cores were
-shared with other work, so take the figures as ±30%.
+Measured on {figures['machine']} with `{command}` ({figures['date']}). The 1-minute load average
+was {figures['load_average']['start']} at the start and {figures['load_average']['end']} at the end: on two cores, anything
+above 2 means other work was competing, and the figures are upper bounds (several times a quiet
+machine's when the load is high). Re-run on a quiet machine for figures to quote.
 
 | stage | seconds per scene | notes |
 |---|---|---|
@@ -185,17 +188,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answer-tokens", type=int, default=96)
     parser.add_argument("--caption-batches", default="1,8")
     parser.add_argument("--caption-scenes", type=int, default=8, help="Scenes to caption per batch size.")
+    parser.add_argument("--torch-threads", type=int, default=0, help="Torch threads for the captioner (0: torch's).")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     scenes = real_scenes(Path(args.media))
+    load_before = os.getloadavg()[0]
     figures = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
         "ocr": bench_ocr(scenes),
         "text_embedding": bench_text(),
         "captioner": bench_captioner(scenes[:args.caption_scenes], args.answer_tokens,
-                                     [int(b) for b in args.caption_batches.split(",")]),
+                                     [int(b) for b in args.caption_batches.split(",")], args.torch_threads or None),
     }
+    # Other work on the machine inflates every figure; the 1-minute load average says how much.
+    figures["load_average"] = {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "understanding.json").write_text(json.dumps(figures, indent=2) + "\n")

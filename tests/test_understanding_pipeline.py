@@ -121,3 +121,14 @@ def test_the_search_command_takes_modality_filter_and_grouping(indexed):
     assert group["filename"] == "market.mp4" and len(group["clips"]) == 3
     assert group["clips"][0]["scene_index"] == 1 and "HARBOR" in group["clips"][0]["visible_text"].upper()
     assert group["clips"][0]["tags"] == ["city", "dusk"]
+
+
+def test_a_captioner_that_cannot_be_had_fails_the_run_before_work(tmp_path):
+    exe = Path(sys.executable).with_name("sceneline")
+    result = subprocess.run(
+        [str(exe), "index", str(media("images/misc/imageio_chelsea.png")), "--visual-model", "none", "--offline"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "SCENELINE_OFFLINE": "1"})
+    message = " ".join(result.stderr.split())  # the console wraps long lines
+    assert result.returncode == 2
+    assert "HuggingFaceTB/SmolVLM-256M-Instruct" in message and "--captioner none" in message
+    assert not (tmp_path / ".sceneline").exists()  # nothing was written: no store, no outcomes
