@@ -158,3 +158,31 @@ def test_preflight_reaches_the_endpoint_before_any_work():
     with pytest.raises(ModelUnavailableError, match="cannot be reached.*--captioner none"):
         preflight_captioner(down)
     assert time.monotonic() - started < 5
+
+
+def test_in_a_pipeline_an_endpoint_that_stays_down_fails_its_assets_as_retryable():
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from sceneline.schemas import AnalyzedAsset, FailureStage, Keyframe, MediaAsset, MediaType, ProbeInfo, Scene
+    from sceneline.transforms.caption import CaptionHandler, attach_captions, scene_images
+    from sceneline.transforms.enrich import EnrichAssets
+
+    def asset(n: int) -> AnalyzedAsset:
+        scene = Scene(index=0, start_s=0, end_s=1, start_frame=0, end_frame=24,
+                      keyframes=[Keyframe(time_s=0.5, frame=12, jpeg=IMAGES[n], width=2, height=2)])
+        media = MediaAsset(asset_id=f"{n}1111111-1111-5111-8111-111111111111", uri=f"/m/{n}.mp4",
+                           media_type=MediaType.VIDEO, size_bytes=1)
+        return AnalyzedAsset(asset=media, probe=ProbeInfo(), scenes=[scene])
+
+    with FakeEndpoint(lambda body, n: Reply(status=503, raw="down for maintenance")) as endpoint:
+        config = CaptionerConfig(spec="openai:fake-vlm", endpoint=EndpointSettings(
+            base_url=endpoint.url, attempts=2, backoff_s=0.01))
+        stage = EnrichAssets(CaptionHandler(config), lambda a: scene_images(a, "general"),
+                             lambda a, r: attach_captions(a, r, config.spec, "general"), FailureStage.CAPTION)
+        with beam.Pipeline(runner="FnApiRunner") as p:
+            captioned, failures = p | beam.Create([asset(0), asset(1)]) | stage
+            assert_that(captioned, equal_to([]), label="NothingCaptioned")
+            assert_that(failures | beam.Map(lambda f: (f.uri, f.stage, f.retryable, "503" in f.message)),
+                        equal_to([("/m/0.mp4", FailureStage.CAPTION, True, True),
+                                  ("/m/1.mp4", FailureStage.CAPTION, True, True)]), label="BothFailRetryable")
