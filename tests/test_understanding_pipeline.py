@@ -73,7 +73,8 @@ def test_every_asset_indexes_with_description_tags_and_visible_text(indexed):
         assert s["category"] == "vehicle" and "caption_error" not in s
         assert s["models"]["ocr"].startswith("rapidocr") and s["models"]["captioner"] == "openai:fake-vlm"
     region = scenes["market.mp4"][1]["text_regions"][0]
-    assert 1.0 <= region["time_s"] < 4.0 and abs(region["box"][0] - 180 / 640) < 0.03
+    assert indexed["shot_s"][0] <= region["time_s"] < indexed["shot_s"][1]  # read from that shot's keyframe
+    assert abs(region["box"][0] - 180 / 640) < 0.03
     assert len(indexed["requests"]) == 4  # one prompt per scene, none retried
     assert "vehicle" in indexed["requests"][0]["messages"][0]["content"][0]["text"]
 
