@@ -8,9 +8,9 @@
     {"metadata": {"category": "news"}}   the same, spelled out
 
 Fields combine with AND. Besides TwelveLabs' own fields (id, duration, filename, width, height,
-fps, size), sceneline's scene fields can be filtered on: media_type, tags, scene category,
-codec, container, start_s, end_s, scene_index. A filter that cannot mean anything fails with a
-FilterError that says why, before any search runs.
+fps, size), sceneline's scene fields can be filtered on: media_type, tags, content_category (the
+captioner's preset), codec, container, start_s, end_s, scene_index. A filter that cannot mean
+anything fails with a FilterError that says why, before any search runs.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ FIELDS: dict[str, str] = {
     "codec": "codec",
     "container": "container",
     "tags": "tags",
-    "category": "category",  # the content category a scene was described with
+    "content_category": "content_category",  # the captioner preset a scene was described with
     "start_s": "start_s",
     "end_s": "end_s",
     "scene_index": "scene_index",

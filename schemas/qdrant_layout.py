@@ -27,7 +27,7 @@ SCENE_PAYLOAD_INDEXES: dict[str, str] = {
     "fps": "float",
     "size_bytes": "integer",
     "tags": "keyword",
-    "category": "keyword",
+    "content_category": "keyword",
 }
 ASSET_PAYLOAD_INDEXES: dict[str, str] = {
     "asset_id": "keyword",

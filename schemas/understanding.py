@@ -1,6 +1,6 @@
 """Scene understanding: what a vision-language model says about a scene, and its visible text.
 
-These land in each scene's payload (`Scene.enrichment`): `description`, `tags`, `category`,
+These land in each scene's payload (`Scene.enrichment`): `description`, `tags`, `content_category`,
 `visible_text` and `text_regions`, or `caption_error` when the model's answer could not be used.
 """
 

@@ -26,8 +26,10 @@ def test_twelvelabs_fields_map_to_payload_keys_and_conditions():
 
 
 def test_other_fields_are_user_metadata():
-    flt = translate_filter({"customer": "acme", "metadata": {"reviewed": True}, "metadata.score": {"gt": 3}})
-    assert {c.key for c in flt.must} == {"metadata.customer", "metadata.reviewed", "metadata.score"}
+    flt = translate_filter({"category": "news", "metadata": {"reviewed": True}, "metadata.score": {"gt": 3},
+                            "content_category": "product"})
+    assert {c.key for c in flt.must} == {"metadata.category", "metadata.reviewed", "metadata.score",
+                                         "content_category"}
 
 
 def test_a_list_of_numbers_is_any_of_them():

@@ -70,7 +70,7 @@ def test_every_asset_indexes_with_description_tags_and_visible_text(indexed):
     assert scenes["bakery.png"][0]["visible_text"].replace(" ", "").upper() == "FRESHBAKERY"
     for s in scenes["market.mp4"] + scenes["bakery.png"]:
         assert s["description"] == "a city scene at dusk" and s["tags"] == ["city", "dusk"]
-        assert s["category"] == "vehicle" and "caption_error" not in s
+        assert s["content_category"] == "vehicle" and "caption_error" not in s
         assert s["models"]["ocr"].startswith("rapidocr") and s["models"]["captioner"] == "openai:fake-vlm"
     region = scenes["market.mp4"][1]["text_regions"][0]
     assert indexed["shot_s"][0] <= region["time_s"] < indexed["shot_s"][1]  # read from that shot's keyframe

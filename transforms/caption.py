@@ -130,7 +130,7 @@ def attach_captions(analyzed: AnalyzedAsset, results: Sequence[CaptionResult], s
             scenes.append(scene)
             continue
         result = next(answered)
-        update: dict[str, Any] = {"category": result.category}
+        update: dict[str, Any] = {"content_category": result.category}
         if result.caption is not None:
             update.update(description=result.caption.description, tags=result.caption.tags)
         else:
