@@ -28,7 +28,7 @@ def measure(paths: list[str], model: str, extra: list[str]) -> dict:
     work = Path(tempfile.mkdtemp(prefix="sceneline-e2e-"))
     try:
         command = [sceneline_exe(), "index", *[str(Path(p).resolve()) for p in paths], "--json",
-                   "--visual-model", model, "--offline", *extra]
+                   "--visual-model", model, "--captioner", "none", "--offline", *extra]
         measured = run_measured(command, cwd=work)
         if measured.returncode != 0:
             raise SystemExit(f"sceneline index failed ({measured.returncode}):\n{measured.stderr[-3000:]}")

@@ -96,7 +96,7 @@ def run(minutes: list[float], media: Path, model: str) -> Report:
     for m in minutes:
         video = repeated(base, m)
         measured = run_measured([sceneline_exe(), "index", str(video), "--json", "--visual-model", model,
-                                 "--offline", "--qdrant-path", ":memory:"], cwd=CACHE)
+                                 "--captioner", "none", "--offline", "--qdrant-path", ":memory:"], cwd=CACHE)
         if measured.returncode != 0:
             raise SystemExit(f"sceneline index failed on {video.name}:\n{measured.stderr[-3000:]}")
         rows.append({"minutes": m, "peak_rss_mib": measured.peak_rss_mib, "wall_s": measured.seconds})

@@ -36,9 +36,11 @@ from sceneline.pipelines.options import (
     analysis_config_from,
     resolve_runner,
     store_config_from,
+    understanding_config_from,
 )
 from sceneline.pipelines.store_access import store_for_workers
-from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
+from sceneline.pipelines.understanding import UnderstandingModels, add_understanding, preflight_understanding
+from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ def build_index_pipeline(
     run_id: str,
     visual_spec: str | None,
     store: StoreConfig,
+    understanding: UnderstandingModels | None = None,
 ) -> None:
     """Add the index pipeline for `files` to `p`, writing to `store`."""
     so = opts.view_as(SceneLineOptions)
@@ -106,6 +109,9 @@ def build_index_pipeline(
             num_threads=so.torch_threads or None)
         ready, embed_failures = ready | "EmbedKeyframes" >> EmbedKeyframes(handler, visual_spec)
         failures.append(embed_failures)
+    if understanding is not None:
+        ready, understanding_failures = add_understanding(ready, understanding_config_from(opts), understanding)
+        failures += understanding_failures
     thumbs = ready | "Thumbnails" >> beam.ParDo(WriteThumbnails(so.thumbnails)).with_outputs(
         FAILED_TAG, main="scenes")
     written = thumbs.scenes | "WriteToIndex" >> beam.ParDo(WriteToIndex(store, run_id)).with_outputs(
@@ -151,13 +157,16 @@ def read_outcomes(run_dir: str, run_id: str) -> list[AssetRecord]:
     return sorted(records, key=lambda r: r.uri)
 
 
-def prepare_store(store_config: StoreConfig, visual: tuple | None) -> SceneStore:
+def prepare_store(store_config: StoreConfig, visual: tuple | None, text: tuple | None = None) -> SceneStore:
     """Create the collections (or check they fit this run's models) before any work."""
     store = SceneStore(store_config)
     dims, used = {}, {}
     if visual is not None:
         spec, dim = visual
         dims[VISUAL_VECTOR], used[VISUAL_VECTOR] = dim, spec.raw
+    if text is not None:
+        spec, dim = text
+        dims[TEXT_VECTOR], used[TEXT_VECTOR] = dim, spec.raw
     store.ensure_collections(dims, used)
     return store
 
@@ -178,8 +187,9 @@ def run(
 
     listing = list_inputs(so.input)
     visual = preflight(so.visual_model, offline=so.offline)
+    understanding = preflight_understanding(understanding_config_from(opts), offline=so.offline)
     store_config = store_config_from(opts)
-    store = prepare_store(store_config, visual)
+    store = prepare_store(store_config, visual, understanding.text)
     run_id = new_run_id()
     started = time.monotonic()
 
@@ -189,7 +199,7 @@ def run(
         with store_for_workers(store_config, opts) as workers_store:
             p = test_pipeline or beam.Pipeline(options=opts)
             build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None,
-                                 workers_store)
+                                 workers_store, understanding)
             result = p.run()
             result.wait_until_finish()
         try:

@@ -62,6 +62,15 @@ def _store_argv(qdrant_path: str | None, qdrant_url: str | None, api_key: str | 
     return argv
 
 
+def _understanding_argv(captioner: str, ocr: bool, text_model: str, category: str, captioner_url: str | None,
+                        concurrency: int, timeout: float) -> list[str]:
+    argv = [f"--captioner={captioner}", f"--text_model={text_model}", f"--category={category}",
+            f"--captioner_concurrency={concurrency}", f"--captioner_timeout={timeout}"]
+    if captioner_url:
+        argv.append(f"--captioner_url={captioner_url}")
+    return argv + ([] if ocr else ["--no_ocr"])
+
+
 def _open_store(qdrant_path: str | None, qdrant_url: str | None, api_key: str | None, collection: str):
     from sceneline.transforms.store import SceneStore, store_config
 
@@ -107,6 +116,21 @@ def index(
                                      help="ARCH:PRETRAINED (tag, checkpoint path, gs:// URI or 'random'), "
                                           "local-dir:DIR, hf-hub:ORG/REPO, or 'none'."),
     detector: str = typer.Option("content", "--detector", help="Shot detector."),
+    captioner: str = typer.Option("HuggingFaceTB/SmolVLM-256M-Instruct", "--captioner", envvar="SCENELINE_CAPTIONER",
+                                  help="Descriptions and tags: a VLM hub id, local-dir:DIR or path, "
+                                       "openai:MODEL (an OpenAI-compatible endpoint), or 'none'."),
+    ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="Read visible text in keyframes and images."),
+    text_model: str = typer.Option("sentence-transformers/all-MiniLM-L6-v2", "--text-model",
+                                   envvar="SCENELINE_TEXT_MODEL",
+                                   help="Sentence model for the `text` vector (name, hub id, path), or 'none'."),
+    category: str = typer.Option("general", "--category",
+                                 help="Content category preset for the captioner (general, product, "
+                                      "real_estate, document, screenshot, construction, food, fashion, vehicle)."),
+    captioner_url: Optional[str] = typer.Option(None, "--captioner-url", envvar="SCENELINE_CAPTIONER_URL",
+                                                help="Base URL of an OpenAI-compatible endpoint (openai:MODEL)."),
+    captioner_concurrency: int = typer.Option(4, "--captioner-concurrency", min=1,
+                                              help="Endpoint requests in flight per worker process."),
+    captioner_timeout: float = typer.Option(120.0, "--captioner-timeout", help="Seconds to wait for one answer."),
     thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
     dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter", help="Dead-letter folder or prefix."),
     runner: str = typer.Option("FnApiRunner", "--runner", help="Beam runner (FnApiRunner, DaskRunner, DataflowRunner, ...)."),
@@ -126,7 +150,8 @@ def index(
     argv = [f"--input={p}" for p in paths] + _store_argv(qdrant_path, qdrant_url, qdrant_api_key, collection) + [
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
-    ] + (["--offline"] if offline else []) + beam_flags + list(ctx.args)
+    ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
+                            captioner_timeout) + (["--offline"] if offline else []) + beam_flags + list(ctx.args)
 
     show_progress = not json_out and sys.stderr.isatty()
     if show_progress:
@@ -171,32 +196,57 @@ def search(
     qdrant_url: Optional[str] = QdrantUrl,
     qdrant_api_key: Optional[str] = QdrantApiKey,
     collection: str = Collection,
-    limit: int = typer.Option(10, "--limit", min=1, max=1000),
+    limit: int = typer.Option(10, "--limit", min=1, max=1000, help="Hits (or videos, grouped) per page."),
+    page: int = typer.Option(1, "--page", min=1, help="Page of results (1 is the best)."),
+    modality: str = typer.Option("visual,text", "--modality",
+                                 help="Vectors to search: visual, text, or both (fused by reciprocal rank)."),
+    filter_json: Optional[str] = typer.Option(None, "--filter",
+                                              help='TwelveLabs-style filter, e.g. \'{"duration": {"gte": 60}}\'.'),
+    group_by: str = typer.Option("clip", "--group-by", help="clip (a flat list) or video (best clips per video)."),
+    group_size: int = typer.Option(3, "--group-size", min=1, max=100, help="Clips per video with --group-by video."),
+    threshold: Optional[str] = typer.Option(None, "--threshold",
+                                            help="Least cosine similarity: one number, or visual=0.2,text=0.4."),
     visual_model: Optional[str] = typer.Option(None, "--visual-model",
                                                help="Override the model the index records (rarely needed)."),
     offline: bool = Offline,
     json_out: bool = JsonOut,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Find scenes by text or by image, best first."""
+    """Find scenes by text, by image, or both, best first."""
     _configure_logging(verbose)
-    from sceneline.pipelines.search import search_scenes
+    from sceneline.pipelines.filters import parse_filter_text
+    from sceneline.pipelines.search import parse_threshold
+    from sceneline.pipelines.search import search as run_search
     from sceneline.schemas import SearchRequest
 
     def do_search():
+        request = SearchRequest(text=query, image_path=image, limit=limit, page=page, modalities=modality,
+                                filter=parse_filter_text(filter_json), group_by=group_by, group_size=group_size,
+                                threshold=parse_threshold(threshold))
         store = _open_store(qdrant_path, qdrant_url, qdrant_api_key, collection)
-        request = SearchRequest(text=query, image_path=image, limit=limit)
-        return search_scenes(store, request, visual_model=visual_model, offline=offline)
+        return run_search(store, request, visual_model=visual_model, offline=offline)
 
-    hits = _run_guarded(do_search)
+    result = _run_guarded(do_search)
     if json_out:
-        out.print_json(json.dumps([h.model_dump(exclude={"payload"}) for h in hits]))
+        if result.groups is not None:
+            out.print_json(json.dumps([g.model_dump(exclude={"clips": {"__all__": {"payload"}}})
+                                       for g in result.groups]))
+        else:
+            out.print_json(json.dumps([h.model_dump(exclude={"payload"}) for h in result.hits]))
         return
-    table = Table("#", "score", "file", "scene", "start-end (s)", "thumbnail")
-    for rank, h in enumerate(hits, 1):
-        table.add_row(str(rank), f"{h.score:.4f}", h.filename, str(h.scene_index),
-                      f"{h.start_s:.2f}-{h.end_s:.2f}", h.thumbnail_uri or "")
+    table = Table("#", "rrf score" if result.fused else "score", "file", "scene", "start-end (s)",
+                  "description / tags / text", "thumbnail")
+    first = (page - 1) * limit + 1
+    ranked = ([(f"{first + i}.{j + 1}", h) for i, g in enumerate(result.groups) for j, h in enumerate(g.clips)]
+              if result.groups is not None else [(str(first + i), h) for i, h in enumerate(result.hits)])
+    for rank, h in ranked:
+        said = " | ".join(x for x in (h.description, ", ".join(h.tags), (h.visible_text or "").replace("\n", " ")) if x)
+        table.add_row(rank, f"{h.score:.4f}", h.filename, str(h.scene_index), f"{h.start_s:.2f}-{h.end_s:.2f}",
+                      said[:120], h.thumbnail_uri or "")
     out.print(table)
+    more = f"; more on --page {page + 1}" if result.has_more else ""
+    err.print(f"searched {' + '.join(result.modalities)}{' (fused)' if result.fused else ''}, page {page}{more}",
+              highlight=False)
 
 
 @app.command()

@@ -9,6 +9,11 @@ from sceneline.transforms.detection import DEFAULT_DETECTOR
 from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE
 from sceneline.transforms.model_spec import DEFAULT_VISUAL_MODEL
 from sceneline.transforms.store import DEFAULT_COLLECTION, DEFAULT_LOCAL_PATH, StoreConfig, store_config
+from sceneline.pipelines.understanding import UnderstandingConfig
+from sceneline.transforms.caption_prompt import CATEGORIES, DEFAULT_CATEGORY
+from sceneline.transforms.caption_spec import DEFAULT_CAPTIONER, RESPONSE_FORMATS, CaptionerConfig, EndpointSettings
+from sceneline.transforms.ocr import OcrConfig
+from sceneline.transforms.text_model import DEFAULT_TEXT_MODEL
 
 DEFAULT_HOME = ".sceneline"
 DEFAULT_RUNNER = "FnApiRunner"
@@ -64,6 +69,47 @@ class SceneLineOptions(PipelineOptions):
                        help="Folder or gs:// prefix for dead letters (JSON lines).")
         g.add_argument("--run_dir", default=f"{DEFAULT_HOME}/runs",
                        help="Folder or gs:// prefix for each run's outcome records.")
+        _add_understanding_args(parser)
+
+
+# ---- scene understanding (captions, visible text, text vectors) -----------------------------
+def _add_understanding_args(parser) -> None:
+    g = parser.add_argument_group("sceneline understanding")
+    g.add_argument("--captioner", default=DEFAULT_CAPTIONER,
+                   help="Vision-language model for descriptions and tags: a hub id, local-dir:DIR, a "
+                        "path, gs://prefix/, openai:MODEL (an OpenAI-compatible endpoint), or 'none'.")
+    g.add_argument("--category", default=DEFAULT_CATEGORY,
+                   help=f"Content category prompt preset ({', '.join(CATEGORIES)}); an asset's own "
+                        "metadata `category` wins.")
+    g.add_argument("--captioner_url", default="",
+                   help="Base URL of the chat-completions endpoint (default $OPENAI_BASE_URL or OpenAI's).")
+    g.add_argument("--captioner_api_key", default=None,
+                   help="API key for the endpoint (default $SCENELINE_CAPTIONER_API_KEY or $OPENAI_API_KEY).")
+    g.add_argument("--captioner_concurrency", type=int, default=4, help="Requests in flight per worker process.")
+    g.add_argument("--captioner_timeout", type=float, default=120.0, help="Seconds to wait for one answer.")
+    g.add_argument("--captioner_attempts", type=int, default=4, help="Tries per request on transient errors.")
+    g.add_argument("--captioner_response_format", default="json_schema", choices=list(RESPONSE_FORMATS),
+                   help="How to ask the endpoint for JSON (json_schema, json_object, or none).")
+    g.add_argument("--captioner_max_tokens", type=int, default=192, help="Longest answer, in tokens.")
+    g.add_argument("--caption_batch_scenes", type=int, default=8, help="Scenes per captioner batch.")
+    g.add_argument("--ocr", dest="ocr", action="store_true", default=True, help="Read visible text (default).")
+    g.add_argument("--no_ocr", dest="ocr", action="store_false", help="Do not read visible text.")
+    g.add_argument("--ocr_min_confidence", type=float, default=OcrConfig.min_confidence)
+    g.add_argument("--text_model", default=DEFAULT_TEXT_MODEL,
+                   help="Sentence model for the `text` vector: a name or hub id, a path, gs://prefix/, or 'none'.")
+
+
+def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
+    o = opts.view_as(SceneLineOptions)
+    captioner = CaptionerConfig(
+        spec=o.captioner, category=o.category,
+        endpoint=EndpointSettings(base_url=o.captioner_url, api_key=o.captioner_api_key,
+                                  concurrency=o.captioner_concurrency, timeout_s=o.captioner_timeout,
+                                  attempts=o.captioner_attempts, response_format=o.captioner_response_format),
+        max_new_tokens=o.captioner_max_tokens, batch_scenes=o.caption_batch_scenes, device=o.model_device,
+        num_threads=o.torch_threads or None)
+    ocr = OcrConfig(min_confidence=o.ocr_min_confidence) if o.ocr else None
+    return UnderstandingConfig(captioner=captioner, ocr=ocr, text_model=o.text_model, device=o.model_device)
 
 
 def store_config_from(opts: PipelineOptions) -> StoreConfig:

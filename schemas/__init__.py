@@ -12,7 +12,7 @@ from sceneline.schemas.assets import (
 from sceneline.schemas.failures import Failure, FailureStage, MediaError
 from sceneline.schemas.ids import asset_id_for_content, asset_id_for_object, scene_point_id
 from sceneline.schemas.scenes import AnalyzedAsset, Keyframe, Scene
-from sceneline.schemas.search import SearchHit, SearchRequest
+from sceneline.schemas.search import SearchGroup, SearchHit, SearchPage, SearchRequest
 
 __all__ = [
     "AnalyzedAsset",
@@ -28,7 +28,9 @@ __all__ = [
     "MediaType",
     "ProbeInfo",
     "Scene",
+    "SearchGroup",
     "SearchHit",
+    "SearchPage",
     "SearchRequest",
     "asset_id_for_content",
     "asset_id_for_object",

@@ -23,6 +23,11 @@ SCENE_PAYLOAD_INDEXES: dict[str, str] = {
     "duration": "float",
     "width": "integer",
     "height": "integer",
+    # Filters of the search side (pipelines/filters.py).
+    "fps": "float",
+    "size_bytes": "integer",
+    "tags": "keyword",
+    "content_category": "keyword",
 }
 ASSET_PAYLOAD_INDEXES: dict[str, str] = {
     "asset_id": "keyword",

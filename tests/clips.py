@@ -69,3 +69,17 @@ def write_audio_only(path: Path, seconds: float = 1.0, rate: int = 22050) -> Pat
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def burn_text(rgb: np.ndarray, text: str, xy: tuple[int, int], size: int = 28,
+              colour=(255, 255, 255), box=(0, 0, 0)) -> np.ndarray:
+    """The frame with `text` drawn on a solid box at `xy`, as a title or caption is burned in."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = draw.textbbox(xy, text, font=font)
+    draw.rectangle((left - 6, top - 6, right + 6, bottom + 6), fill=box)
+    draw.text(xy, text, font=font, fill=colour)
+    return np.asarray(img)

@@ -31,7 +31,9 @@ def indexed(tmp_path_factory, tiny_clip):
     shutil.copy(media("videos/psd_testvideo.mp4"), inputs)
     shutil.copy(media("images/misc/imageio_chelsea.png"), inputs)
     (inputs / "broken.mp4").write_bytes(b"\x00" * 100)
-    result = sceneline("index", str(inputs), "--visual-model", tiny_clip.spec, "--json", cwd=work)
+    # The default captioner comes from a model hub, which tests cannot reach.
+    result = sceneline("index", str(inputs), "--visual-model", tiny_clip.spec, "--captioner", "none", "--json",
+                       cwd=work)
     assert result.returncode == 0, result.stderr
     return work, json.loads(result.stdout)
 

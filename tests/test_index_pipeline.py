@@ -58,6 +58,8 @@ def index_run(tmp_path_factory, tiny_clip, bad_inputs):
         f"--qdrant_path={work / 'qdrant'}", f"--visual_model={tiny_clip.spec}", "--offline",
         f"--thumbnails={work / 'thumbs'}", f"--dead_letter={work / 'dead'}", f"--run_dir={work / 'runs'}",
         "--runner=FnApiRunner",
+        # Scene understanding has its own tests; over every real video it would only add minutes.
+        "--captioner=none", "--no_ocr", "--text_model=none",
     ]
     first = batch_index.run(argv)
     store = SceneStore(StoreConfig(path=str(work / "qdrant")))

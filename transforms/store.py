@@ -251,6 +251,28 @@ class SceneStore:
                 query_filter=query_filter, with_payload=True)
         return [hit_from_point(p.payload, p.score) for p in result.points]
 
+    # ---- hybrid queries: one vector, or several fused by reciprocal rank; optionally grouped --
+    def query_scenes(self, vectors: dict[str, list[float]], *, limit: int, offset: int = 0,
+                     query_filter: models.Filter | None = None,
+                     thresholds: dict[str, float | None] | None = None) -> list[SearchHit]:
+        """Best scenes first, skipping `offset`. Several vectors: Qdrant fuses their rankings."""
+        query = _query_args(vectors, offset + limit, query_filter, thresholds)
+        with self._lock:
+            result = self._client.query_points(self.names.scenes, limit=limit, offset=offset,
+                                               query_filter=query_filter, with_payload=True, **query)
+        return [hit_from_point(p.payload, p.score) for p in result.points]
+
+    def query_scene_groups(self, vectors: dict[str, list[float]], *, groups: int, group_size: int,
+                           query_filter: models.Filter | None = None,
+                           thresholds: dict[str, float | None] | None = None) -> list[list[SearchHit]]:
+        """The best `groups` assets, each with up to `group_size` of its best scenes."""
+        query = _query_args(vectors, groups * group_size, query_filter, thresholds)
+        with self._lock:
+            result = self._client.query_points_groups(
+                self.names.scenes, group_by="asset_id", limit=groups, group_size=group_size,
+                query_filter=query_filter, with_payload=True, **query)
+        return [[hit_from_point(h.payload, h.score) for h in group.hits] for group in result.groups]
+
     # ---- asset status --------------------------------------------------------------------
     def put_status(self, record: AssetRecord) -> None:
         if record.asset_id is None:
@@ -328,7 +350,35 @@ def hit_from_point(payload: dict[str, Any], score: float) -> SearchHit:
         media_type=payload.get("media_type", ""), scene_index=payload["scene_index"],
         start_s=payload["start_s"], end_s=payload["end_s"], score=score,
         thumbnail_uri=payload.get("thumbnail_uri"), payload=payload,
+        description=payload.get("description"), tags=payload.get("tags") or [],
+        visible_text=payload.get("visible_text"), text_regions=payload.get("text_regions") or [],
     )
+
+
+# Fusion ranks the union of each vector's best candidates: take them deep enough that a scene
+# ranked well by one vector but poorly by the other still competes.
+PREFETCH_MIN = 100
+PREFETCH_FACTOR = 4
+PREFETCH_MAX = 10_000
+
+
+def _query_args(vectors: dict[str, list[float]], wanted: int, query_filter: models.Filter | None,
+                thresholds: dict[str, float | None] | None) -> dict[str, Any]:
+    """query_points arguments: a plain vector query, or a prefetch per vector fused with RRF.
+
+    A threshold is a least cosine similarity per vector, so with fusion it bounds each
+    vector's candidates (RRF scores themselves are ranks, not similarities)."""
+    thresholds = thresholds or {}
+    if len(vectors) == 1:
+        [(name, vector)] = vectors.items()
+        return {"query": vector, "using": name, "score_threshold": thresholds.get(name)}
+    depth = min(max(PREFETCH_MIN, PREFETCH_FACTOR * wanted), PREFETCH_MAX)
+    return {
+        "prefetch": [models.Prefetch(query=vector, using=name, limit=depth, filter=query_filter,
+                                     score_threshold=thresholds.get(name))
+                     for name, vector in vectors.items()],
+        "query": models.FusionQuery(fusion=models.Fusion.RRF),
+    }
 
 
 def iter_chunks(items: Sequence, size: int) -> Iterator[Sequence]:
