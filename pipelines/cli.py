@@ -110,6 +110,9 @@ def index(
     thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
     dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter", help="Dead-letter folder or prefix."),
     runner: str = typer.Option("FnApiRunner", "--runner", help="Beam runner (FnApiRunner, DaskRunner, DataflowRunner, ...)."),
+    dask_workers: int = typer.Option(0, "--dask-workers", min=0,
+                                     help="DaskRunner: worker processes of the local cluster it starts "
+                                          "(0: one per core; unused with --dask_client_address=ADDR)."),
     offline: bool = Offline,
     json_out: bool = JsonOut,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -126,7 +129,8 @@ def index(
     argv = [f"--input={p}" for p in paths] + _store_argv(qdrant_path, qdrant_url, qdrant_api_key, collection) + [
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
-    ] + (["--offline"] if offline else []) + beam_flags + list(ctx.args)
+    ] + (["--offline"] if offline else []) + ([f"--dask_workers={dask_workers}"] if dask_workers else []) \
+        + beam_flags + list(ctx.args)
 
     show_progress = not json_out and sys.stderr.isatty()
     if show_progress:
@@ -267,6 +271,15 @@ def serve(
                 pass
 
     _run_guarded(run)
+
+
+def _add_scale_commands() -> None:
+    from sceneline.pipelines.launch_cli import register
+
+    register(app)  # `launch dataflow|flink` and `init-index`
+
+
+_add_scale_commands()
 
 
 def main() -> None:
