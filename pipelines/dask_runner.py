@@ -5,12 +5,13 @@ pipelines like ours: a ParDo's tagged outputs all land in one bag (so the failur
 receives assets), anything emitted from `finish_bundle` is dropped (BatchElements, and so
 RunInference, emit their last batch there; file sinks emit their results there), only the
 last transform's bag is computed (a pipeline with two sinks runs one), and side inputs are
-computed again inside workers. This runner keeps Beam's translation of Create, GroupByKey and
-Flatten and replaces the rest:
+computed again inside workers. This runner keeps Beam's overrides (Create, GroupByKey, Flatten,
+Reshuffle as placeholders) and translates them anew:
 
 - every output PCollection gets its own bag (a multi-output ParDo runs once per partition and
   its outputs are split by tag);
 - a DoFn is set up once per worker thread and run, start to finish bundle, over a partition;
+- GroupByKey is a tree reduction (dask's task shuffle grows with the square of the partitions);
 - side inputs are whole bags handed to the consuming tasks as dask dependencies;
 - every leaf of the graph is computed, in one graph, so shared work runs once;
 - with no scheduler address, a LocalCluster of `--dask_workers` processes is started for the
@@ -177,6 +178,20 @@ def _flatten(bags: list):
     return merged.repartition(npartitions=widest) if merged.npartitions > widest else merged
 
 
+def _per_partition(name: str, func, bag, *whole):
+    """func(partition, *whole values) for each partition of `bag`, where each of `whole` is a
+    dask collection with one key (an Item, a Delayed), passed as it is. Bag.map_partitions
+    would first optimise such arguments, renaming their tasks: everything upstream of a side
+    input would then run twice, file writes and index writes included."""
+    from dask._task_spec import Task, TaskRef
+    from dask.bag import Bag
+    from dask.highlevelgraph import HighLevelGraph
+
+    layer = {(name, i): Task((name, i), func, TaskRef((bag.name, i)), *(TaskRef(w.key) for w in whole))
+             for i in range(bag.npartitions)}
+    return Bag(HighLevelGraph.from_collections(name, layer, dependencies=[bag, *whole]), name, bag.npartitions)
+
+
 def _concat(parts: list[list]) -> list:
     return [item for part in parts for item in part]
 
@@ -234,12 +249,12 @@ class _BagBuilder(PipelineVisitor):
         args, kwargs = transform.raw_side_inputs
         stage = _Stage(self.run_token, node.full_label, pickler.dumps((transform.fn, tuple(args), dict(kwargs))),
                        [(type(si), si._view_options()) for si in node.side_inputs])
-        # A side input is its whole bag, gathered into one dask Item: every partition's task
-        # depends on it, and it is computed once, in the same graph.
-        sides = [self.bags[si.pvalue].reduction(list, _concat) for si in node.side_inputs]
-        # One graph node holds the stage (its pickled DoFn), not a copy in every partition's task.
+        # One graph node holds the stage (its pickled DoFn), not a copy in every partition's task;
+        # a side input is its whole bag gathered into one dask Item.
         shared_stage = dask.delayed(stage, name=f"stage-{self.run_token}-{node.full_label}", traverse=False)
-        outputs = in_bag.map_partitions(_run_bundle, shared_stage, *sides)
+        sides = [self.bags[si.pvalue].reduction(list, _concat) for si in node.side_inputs]
+        outputs = _per_partition(f"{node.full_label}-{uuid.uuid4().hex[:12]}", _run_bundle, in_bag,
+                                 shared_stage, *sides)
         for tag, out in node.outputs.items():
             self.bags[out] = outputs.map_partitions(_select, tag)
 
@@ -301,13 +316,12 @@ class DaskRunner(BeamDaskRunner):
         pipeline.replace_all(dask_overrides())
         # Connect before building: dask picks some of its graph strategies from the client it finds.
         client, cluster = connect(options)
+        result = LocalDaskRunResult(client, [], cluster)
         try:
             builder = _BagBuilder(bag_kwargs, threads=sum(client.nthreads().values()) or 1)
             pipeline.visit(builder)
-            futures = client.compute(builder.leaves())
+            result.futures = client.compute(builder.leaves())
         except BaseException:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            result.close()
             raise
-        return LocalDaskRunResult(client, futures, cluster)
+        return result

@@ -1,0 +1,36 @@
+"""`sceneline init-index`: the collections exist, sized for the model, before workers start.
+The server path goes through a real QdrantClient(url=...) against a local folder served in
+Qdrant's REST dialect (no Qdrant server binary can be had here)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from sceneline.pipelines.cli import app
+from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
+from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store_gateway import serve_folder
+
+
+def test_init_index_creates_the_collections_on_a_server_url(tmp_path, tiny_clip):
+    with serve_folder(str(tmp_path / "qdrant")) as url:
+        result = CliRunner().invoke(app, ["init-index", "--qdrant-url", url, "--collection", "media",
+                                          "--visual-model", tiny_clip.spec, "--offline"])
+        assert result.exit_code == 0, result.output
+        info = json.loads(result.stdout)
+        assert info["vector_dims"] == {VISUAL_VECTOR: 64} and info["models"] == {VISUAL_VECTOR: tiny_clip.spec}
+        assert info["assets_collection"] == "media_assets"
+        store = SceneStore(StoreConfig(url=url, collection="media"))
+        params = store._client.get_collection("media").config.params.vectors
+        assert params[VISUAL_VECTOR].size == 64 and params[VISUAL_VECTOR].distance.value == "Cosine"
+        assert store._client.collection_exists("media_assets")
+        # Again with the same model: a no-op; with another: refused, naming the mismatch.
+        again = CliRunner().invoke(app, ["init-index", "--qdrant-url", url, "--collection", "media",
+                                         "--visual-model", tiny_clip.spec, "--offline"])
+        assert again.exit_code == 0, again.output
+        other = CliRunner().invoke(app, ["init-index", "--qdrant-url", url, "--collection", "media",
+                                         "--visual-model", "ViT-B-32:random", "--offline"])
+        assert other.exit_code == 2 and "--collection NAME" in other.output
+    close_shared_clients()
