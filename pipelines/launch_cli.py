@@ -7,7 +7,10 @@ on a Qdrant server before any worker starts, so workers never race to create the
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import typing
 from typing import List, Optional
 
 import typer
@@ -26,6 +29,37 @@ VisualModel = typer.Option(None, "--visual-model", envvar="SCENELINE_VISUAL_MODE
 Detach = typer.Option(False, "--detach", help="Batch: return once the job is submitted.")
 DryRun = typer.Option(False, "--dry-run", "--print-options",
                       help="Print the pipeline options as JSON and submit nothing.")
+
+# Options every launch target shares: (type, typer option). They reach the command as one dict,
+# `job` (Job's fields), and `dry_run`.
+JOB_OPTIONS = {
+    "subscription": (Optional[str], Subscription),
+    "qdrant_url": (Optional[str], QdrantUrl),
+    "qdrant_api_key": (Optional[str], QdrantApiKey),
+    "collection": (str, Collection),
+    "visual_model": (Optional[str], VisualModel),
+    "detach": (bool, Detach),
+}
+
+
+def with_job_options(command):
+    """Give a launch command the shared options: typer reads them from the signature made here,
+    and the command gets them gathered in `job`."""
+    signature = inspect.signature(command)
+    own = [p for p in signature.parameters.values() if p.name not in ("job", "dry_run")]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+              for name, (kind, option) in {**JOB_OPTIONS, "dry_run": (bool, DryRun)}.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        job = {name: kwargs.pop(name) for name in JOB_OPTIONS}
+        return command(job=job, **kwargs)
+
+    hints = typing.get_type_hints(command)
+    wrapper.__signature__ = signature.replace(
+        parameters=[p.replace(annotation=hints.get(p.name, p.annotation)) for p in own] + shared)
+    wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
+    return wrapper
 
 
 def _launch(plan_fn, job_kwargs: dict, target, dry_run: bool, extra: list[str]) -> None:
@@ -57,6 +91,7 @@ def _split_extra(inputs: Optional[List[str]], ctx: typer.Context) -> list[str]:
 
 
 @launch_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@with_job_options
 def dataflow(
     ctx: typer.Context,
     inputs: Optional[List[str]] = Inputs,
@@ -73,13 +108,8 @@ def dataflow(
     job_name: Optional[str] = typer.Option(None, "--job-name"),
     service_account: Optional[str] = typer.Option(None, "--service-account"),
     subnetwork: Optional[str] = typer.Option(None, "--subnetwork"),
-    subscription: Optional[str] = Subscription,
-    qdrant_url: Optional[str] = QdrantUrl,
-    qdrant_api_key: Optional[str] = QdrantApiKey,
-    collection: str = Collection,
-    visual_model: Optional[str] = VisualModel,
-    detach: bool = Detach,
-    dry_run: bool = DryRun,
+    job: Optional[dict] = None,
+    dry_run: bool = False,
 ) -> None:
     """Launch on Dataflow with GPU workers (other --name=value flags go to Beam)."""
     from sceneline.pipelines.launch import DataflowTarget, dataflow_plan
@@ -89,13 +119,12 @@ def dataflow(
         gpu_type=None if gpu.lower() == "none" else gpu, gpu_count=gpu_count, gpu_sharing=gpu_sharing,
         machine_type=machine_type, max_workers=max_workers, job_name=job_name,
         service_account=service_account, subnetwork=subnetwork)
-    job = dict(inputs=inputs, subscription=subscription, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key,
-               collection=collection, visual_model=visual_model, detach=detach,
-               output_prefix=f"{bucket.rstrip('/')}/sceneline")
+    job.update(inputs=inputs, output_prefix=f"{bucket.rstrip('/')}/sceneline")
     _launch(dataflow_plan, job, target, dry_run, _split_extra(inputs, ctx))
 
 
 @launch_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@with_job_options
 def flink(
     ctx: typer.Context,
     inputs: Optional[List[str]] = Inputs,
@@ -109,21 +138,15 @@ def flink(
     worker_pool: str = typer.Option("localhost:50000", "--worker-pool"),
     image: Optional[str] = typer.Option(None, "--image", help="Worker image (environment docker)."),
     gpu: bool = typer.Option(False, "--gpu/--no-gpu", help="Task managers have a GPU."),
-    subscription: Optional[str] = Subscription,
-    qdrant_url: Optional[str] = QdrantUrl,
-    qdrant_api_key: Optional[str] = QdrantApiKey,
-    collection: str = Collection,
-    visual_model: Optional[str] = VisualModel,
-    detach: bool = Detach,
-    dry_run: bool = DryRun,
+    job: Optional[dict] = None,
+    dry_run: bool = False,
 ) -> None:
     """Launch on a Flink cluster, through a Beam job server or Flink's REST endpoint."""
     from sceneline.pipelines.launch import FlinkTarget, flink_plan
 
     target = FlinkTarget(job_endpoint=job_endpoint, flink_master=flink_master, parallelism=parallelism,
                          environment=environment, worker_pool=worker_pool, image=image, gpu=gpu)
-    job = dict(inputs=inputs, subscription=subscription, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key,
-               collection=collection, visual_model=visual_model, detach=detach, output_prefix=output_prefix)
+    job.update(inputs=inputs, output_prefix=output_prefix)
     _launch(flink_plan, job, target, dry_run, _split_extra(inputs, ctx))
 
 

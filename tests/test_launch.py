@@ -178,3 +178,13 @@ def test_launch_command_explains_what_is_missing():
     result = CliRunner().invoke(app, [a for a in CLI_ARGS if a != "--qdrant-url" and a != QDRANT] + ["--dry-run"],
                                 env={"SCENELINE_QDRANT_URL": ""})
     assert result.exit_code == 2 and "--qdrant-url" in result.output
+
+
+def test_flink_command_prints_its_plan_with_the_shared_options():
+    result = CliRunner().invoke(app, [
+        "launch", "flink", "gs://media/v", "--job-endpoint", "localhost:8099", "--output-prefix", "gs://work/s",
+        "--qdrant-url", QDRANT, "--collection", "media", "--gpu", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    job = Job(inputs=("gs://media/v",), qdrant_url=QDRANT, output_prefix="gs://work/s", collection="media")
+    assert printed["argv"] == flink_plan(job, FlinkTarget(job_endpoint="localhost:8099", gpu=True)).argv
