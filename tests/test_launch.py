@@ -149,6 +149,21 @@ def test_a_launcher_only_skips_waiting_for_workers_on_other_machines():
     assert must_wait(PipelineOptions(["--runner=DaskRunner", "--no_wait_until_finish"]))
 
 
+@pytest.mark.parametrize("flags, local", [
+    ([], True),  # a cluster started for the run
+    (["--dask_client_address=tcp://127.0.0.1:8786"], True),
+    (["--dask_client_address=localhost:8786"], True),
+    (["--dask_client_address=tcp://10.1.2.3:8786"], False),  # its workers cannot reach our loopback
+    (["--dask_scheduler_file=/shared/scheduler.json"], False),
+])
+def test_a_local_folder_is_served_only_to_dask_workers_on_this_machine(flags, local):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from sceneline.pipelines.options import workers_on_this_machine
+
+    assert workers_on_this_machine(PipelineOptions(["--runner=DaskRunner", *flags])) is local
+
+
 CLI_ARGS = ["launch", "dataflow", "gs://media-bucket/videos/", "--project", "proj-1", "--region", "us-central1",
             "--bucket", "gs://work-bucket", "--image", IMAGE, "--qdrant-url", QDRANT, "--job-name", "sceneline-test",
             "--number_of_worker_harness_threads=4"]
