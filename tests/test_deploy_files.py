@@ -273,8 +273,7 @@ def test_terraform_wires_notifications_dead_letters_and_iam():
     assert set(notification["event_types"]) == {"OBJECT_FINALIZE", "OBJECT_DELETE"}
     assert notification["topic"] == "${google_pubsub_topic.uploads.id}"
     # The bucket's service agent may publish before the notification exists.
-    assert "${google_pubsub_topic_iam_member.gcs_publishes_uploads}" in str(notification["depends_on"]) or \
-        "google_pubsub_topic_iam_member.gcs_publishes_uploads" in str(notification["depends_on"])
+    assert notification["depends_on"] == ["${google_pubsub_topic_iam_member.gcs_publishes_uploads}"]
     assert res["google_pubsub_topic_iam_member.gcs_publishes_uploads"]["role"] == "roles/pubsub.publisher"
     # Pub/Sub's service agent moves dead letters: publisher on that topic, subscriber on the source.
     assert res["google_pubsub_topic_iam_member.pubsub_publishes_dead_letters"]["topic"] == \
