@@ -287,7 +287,15 @@ class LocalDaskRunResult(DaskRunnerResult):
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            # Workers that imported torch take longer to exit than the nanny waits; it then
+            # kills them and warns. The run is over, so that is expected, not news.
+            nanny_log = logging.getLogger("distributed.nanny")
+            level = nanny_log.level
+            nanny_log.setLevel(logging.ERROR)
+            try:
+                self.cluster.close()
+            finally:
+                nanny_log.setLevel(level)
             self.cluster = None
 
 
@@ -296,6 +304,9 @@ def connect(options) -> tuple[Any, Any]:
     of `--dask_workers` processes started here (returned too, so the run can close it)."""
     import dask.distributed as ddist
 
+    # distributed sets its loggers to INFO when imported; follow the application's level instead
+    # (the CLI shows INFO only with --verbose).
+    logging.getLogger("distributed").setLevel(max(logging.getLogger().getEffectiveLevel(), logging.INFO))
     dask_options = options.view_as(DaskOptions).get_all_options(drop_default=True, current_only=True)
     DaskOptions._extract_bag_kwargs(dask_options)
     if dask_options.get("address") or dask_options.get("scheduler_file"):
