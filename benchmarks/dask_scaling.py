@@ -1,5 +1,5 @@
 """Dask scaling: the same `sceneline index` run on a local dask cluster of 1 and of 2 worker
-processes (and, for reference, in one process on FnApiRunner).
+processes (and, for reference, on FnApiRunner in one process and in 2 worker processes).
 
     python -m sceneline.benchmarks.dask_scaling ../shared/media/videos --visual-model ViT-B-32:random
 
@@ -17,6 +17,8 @@ from sceneline.benchmarks.index_run import measure
 
 CONFIGURATIONS = {
     "fnapi-1-process": ["--runner", "FnApiRunner"],
+    "fnapi-2-processes": ["--runner", "FnApiRunner", "--direct_running_mode=multi_processing",
+                          "--direct_num_workers=2"],
     "dask-1-worker": ["--runner", "DaskRunner", "--dask-workers", "1"],
     "dask-2-workers": ["--runner", "DaskRunner", "--dask-workers", "2"],
 }

@@ -45,3 +45,18 @@ def test_dask_runner_keeps_every_output_and_runs_each_element_once(tmp_path):
     assert sorted(json.loads(line) for line in read_lines(out, "even")) == [[n, 190] for n in range(0, 20, 2)]
     assert sorted(int(v) for v in read_lines(out, "odd")) == [n * 100 for n in range(1, 20, 2)]
     assert not list(out.glob("beam-temp-*"))  # both sinks finalised
+
+
+def test_dask_runner_uses_a_running_scheduler_and_leaves_it_running(tmp_path):
+    import dask.distributed as ddist
+
+    # Threads in this process stand in for a remote cluster: the runner only sees its address.
+    with ddist.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        options = PipelineOptions(["--runner=DaskRunner", f"--dask_client_address={cluster.scheduler_address}"])
+        p = beam.Pipeline(runner=resolve_runner("DaskRunner"), options=options)
+        _ = (p | beam.Create(list(range(7))) | beam.Map(lambda n: str(n * n))
+             | beam.io.WriteToText(str(tmp_path / "squares")))
+        p.run().wait_until_finish()
+        assert sorted(int(v) for v in read_lines(tmp_path, "squares")) == [n * n for n in range(7)]
+        with ddist.Client(cluster.scheduler_address) as client:
+            assert len(client.scheduler_info()["workers"]) == 1  # the run closed its client, not the cluster
