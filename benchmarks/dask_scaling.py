@@ -14,7 +14,7 @@ N cores, N workers is the most that can help, and only when the machine is other
 from __future__ import annotations
 
 from sceneline.benchmarks.common import Report, benchmark_parser
-from sceneline.benchmarks.end_to_end import QUICK_FILES, measure
+from sceneline.benchmarks.end_to_end import index_benchmark_args, measure
 
 CONFIGURATIONS: dict[str, list[str]] = {
     "fnapi-1-process": ["--runner", "FnApiRunner"],
@@ -51,11 +51,8 @@ def run(paths: list[str], model: str, names: list[str], extra: list[str]) -> Rep
 
 def main(argv: list[str] | None = None) -> None:
     parser = benchmark_parser(__doc__)
-    parser.add_argument("paths", nargs="*")
-    parser.add_argument("--model", default="ViT-B-32:random")
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGURATIONS), help="run only these")
-    args, extra = parser.parse_known_args(argv)
-    paths = args.paths or ([str(args.media / f) for f in QUICK_FILES] if args.quick else [str(args.media / "videos")])
+    args, paths, extra = index_benchmark_args(__doc__, argv, parser)
     report = run(paths, args.model, args.only or list(CONFIGURATIONS), extra)
     print(report.write(args.out))
 
