@@ -93,12 +93,19 @@ def run(paths: list[str], model: str, extra: list[str]) -> Report:
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = benchmark_parser(__doc__)
+def index_benchmark_args(doc: str | None, argv: list[str] | None, parser=None):
+    """Parse what a benchmark of `sceneline index` takes: paths (default: the shared videos, or
+    three short clips with --quick), --model, and further index flags. Returns (args, paths, extra)."""
+    parser = parser or benchmark_parser(doc)
     parser.add_argument("paths", nargs="*")
     parser.add_argument("--model", default="ViT-B-32:random")
     args, extra = parser.parse_known_args(argv)
     paths = args.paths or ([str(args.media / f) for f in QUICK_FILES] if args.quick else [str(args.media / "videos")])
+    return args, paths, extra
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, paths, extra = index_benchmark_args(__doc__, argv)
     report = run(paths, args.model, extra)
     print(report.write(args.out))
 

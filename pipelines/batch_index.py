@@ -34,6 +34,7 @@ from sceneline.transforms.store import SceneStore, StoreConfig
 from sceneline.pipelines.options import (
     SceneLineOptions,
     analysis_config_from,
+    must_wait,
     resolve_runner,
     store_config_from,
     understanding_config_from,
@@ -201,6 +202,8 @@ def run(
             build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None,
                                  workers_store, understanding)
             result = p.run()
+            if not must_wait(opts):  # a submitted Dataflow/Flink job runs on without us
+                return
             result.wait_until_finish()
         try:
             measured["stages"] = stage_seconds(result)

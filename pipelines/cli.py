@@ -134,6 +134,9 @@ def index(
     thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
     dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter", help="Dead-letter folder or prefix."),
     runner: str = typer.Option("FnApiRunner", "--runner", help="Beam runner (FnApiRunner, DaskRunner, DataflowRunner, ...)."),
+    dask_workers: int = typer.Option(0, "--dask-workers", min=0,
+                                     help="DaskRunner: worker processes of the local cluster it starts "
+                                          "(0: one per core; unused with --dask_client_address=ADDR)."),
     offline: bool = Offline,
     json_out: bool = JsonOut,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -151,7 +154,8 @@ def index(
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
     ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
-                            captioner_timeout) + (["--offline"] if offline else []) + beam_flags + list(ctx.args)
+                            captioner_timeout) + (["--offline"] if offline else []) \
+        + ([f"--dask_workers={dask_workers}"] if dask_workers else []) + beam_flags + list(ctx.args)
 
     show_progress = not json_out and sys.stderr.isatty()
     if show_progress:
@@ -317,6 +321,15 @@ def serve(
                 pass
 
     _run_guarded(run)
+
+
+def _add_scale_commands() -> None:
+    from sceneline.pipelines.launch_cli import register
+
+    register(app)  # `launch dataflow|flink` and `init-index`
+
+
+_add_scale_commands()
 
 
 def main() -> None:

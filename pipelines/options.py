@@ -17,6 +17,7 @@ from sceneline.transforms.text_model import DEFAULT_TEXT_MODEL
 
 DEFAULT_HOME = ".sceneline"
 DEFAULT_RUNNER = "FnApiRunner"
+DASK_RUNNER = "sceneline.pipelines.dask_runner.DaskRunner"
 
 # Short runner names users type, mapped to what Beam needs (Beam does not register DaskRunner).
 RUNNER_ALIASES = {
@@ -31,8 +32,11 @@ RUNNER_ALIASES = {
     "flinkrunner": "FlinkRunner",
     "portable": "PortableRunner",
     "portablerunner": "PortableRunner",
-    "dask": "apache_beam.runners.dask.dask_runner.DaskRunner",
-    "daskrunner": "apache_beam.runners.dask.dask_runner.DaskRunner",
+    # sceneline's DaskRunner: Beam's prototype loses tagged outputs and finish_bundle output
+    # (see pipelines/dask_runner.py), so Beam's own path is routed there too.
+    "dask": DASK_RUNNER,
+    "daskrunner": DASK_RUNNER,
+    "apache_beam.runners.dask.dask_runner.daskrunner": DASK_RUNNER,
 }
 
 
@@ -69,6 +73,12 @@ class SceneLineOptions(PipelineOptions):
                        help="Folder or gs:// prefix for dead letters (JSON lines).")
         g.add_argument("--run_dir", default=f"{DEFAULT_HOME}/runs",
                        help="Folder or gs:// prefix for each run's outcome records.")
+        # Scale-out: GPU decoding and a local dask cluster (README "Running at scale").
+        g.add_argument("--hwaccel", default=None,
+                       help="Hardware video decoding (e.g. cuda); software when the device is missing.")
+        g.add_argument("--dask_workers", type=int, default=0,
+                       help="DaskRunner without --dask_client_address: worker processes of the local "
+                            "cluster started for the run (0: one per CPU core).")
         _add_understanding_args(parser)
 
 
@@ -120,7 +130,7 @@ def store_config_from(opts: PipelineOptions) -> StoreConfig:
 def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:
     o = opts.view_as(SceneLineOptions)
     return AnalysisConfig(detector=o.detector, keyframe_max_side=o.keyframe_max_side,
-                          decode_threads=o.decode_threads)
+                          decode_threads=o.decode_threads, hwaccel=o.hwaccel)
 
 
 def runner_of(opts: PipelineOptions) -> str:
@@ -129,7 +139,7 @@ def runner_of(opts: PipelineOptions) -> str:
 
 IN_PROCESS_RUNNERS = {"FnApiRunner", "BundleBasedDirectRunner", "DirectRunner", "SwitchingDirectRunner",
                       "TestDirectRunner"}
-LOCAL_MULTIPROCESS_RUNNERS = {"apache_beam.runners.dask.dask_runner.DaskRunner", "PrismRunner"}
+LOCAL_MULTIPROCESS_RUNNERS = {DASK_RUNNER, "PrismRunner"}
 
 
 def workers_share_this_process(opts: PipelineOptions) -> bool:
@@ -144,6 +154,31 @@ def workers_share_this_process(opts: PipelineOptions) -> bool:
 
 def workers_on_this_machine(opts: PipelineOptions) -> bool:
     """Whether workers run on this machine (so they can reach a service on 127.0.0.1)."""
+    if runner_of(opts) == DASK_RUNNER:
+        return _dask_scheduler_is_local(opts)
     if workers_share_this_process(opts) or runner_of(opts) in LOCAL_MULTIPROCESS_RUNNERS:
         return True
     return runner_of(opts) in IN_PROCESS_RUNNERS  # FnApiRunner in multi_processing mode
+
+
+def _dask_scheduler_is_local(opts: PipelineOptions) -> bool:
+    """A cluster started for the run, or a scheduler on this machine (its workers may still be
+    elsewhere, but a scheduler on loopback only admits local ones)."""
+    from urllib.parse import urlparse
+
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    dask = opts.view_as(DaskOptions)
+    if dask.scheduler_file:
+        return False
+    if not dask.address:
+        return True
+    host = urlparse(dask.address if "://" in dask.address else f"tcp://{dask.address}").hostname
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def must_wait(opts: PipelineOptions) -> bool:
+    """Whether the launcher waits for the run: unless asked not to (Beam's
+    --no_wait_until_finish, which Flex Templates need), and always while it serves the
+    workers a local folder."""
+    return not opts.view_as(StandardOptions).no_wait_until_finish or workers_on_this_machine(opts)

@@ -25,6 +25,7 @@ from sceneline.schemas import (
 )
 from sceneline.transforms.decode import FrameDecoder
 from sceneline.transforms.detection import DEFAULT_DETECTOR, create_detector
+from sceneline.transforms.hwaccel import open_input
 from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within, keyframe_rgb
 from sceneline.transforms.media_io import is_local, local_path, open_for_read
 from sceneline.transforms.metrics import count, timed
@@ -58,16 +59,17 @@ class AnalysisConfig:
     keyframe_max_side: int = KEYFRAME_MAX_SIDE
     decode_threads: int = 0
     max_frames: int | None = None
+    hwaccel: str | None = None  # e.g. "cuda": decode on the GPU where there is one
 
 
 @contextlib.contextmanager
-def _open_video(uri: str) -> Iterator[av.container.InputContainer]:
+def _open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.InputContainer]:
     # Local files go to FFmpeg by path (its own I/O is fastest); others through FileSystems.
     if is_local(uri):
-        with av.open(local_path(uri), mode="r") as container:
+        with open_input(local_path(uri), hwaccel) as container:
             yield container
     else:
-        with open_for_read(uri) as f, av.open(f, mode="r") as container:
+        with open_for_read(uri) as f, open_input(f, hwaccel) as container:
             yield container
 
 
@@ -88,7 +90,7 @@ def check_not_truncated(claimed_s: float | None, decoded_s: float, *, limited: b
 def analyze_video(asset: MediaAsset, config: AnalysisConfig) -> AnalyzedAsset:
     with contextlib.ExitStack() as resources:
         with stage(FailureStage.PROBE):
-            container = resources.enter_context(_open_video(asset.uri))
+            container = resources.enter_context(_open_video(asset.uri, config.hwaccel))
             probe = probe_container(container, asset.size_bytes)
             stream = video_stream(container)
             fps = probe.avg_fps or probe.real_fps or 25.0

@@ -11,6 +11,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from sceneline.transforms.devices import measure_images_per_pass, torch_device
 from sceneline.transforms.model_spec import ClipSpec, embedding_dim, model_name, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,14 @@ class ClipModel:
     device: str
     dim: int
     _tokenizer: Any = field(default=None, repr=False)
+    max_images_per_pass: int | None = None  # on a GPU: what fits in its memory
 
     def embed_images(self, images: Sequence[ImageLike], chunk: int = 64) -> np.ndarray:
         """L2-normalised image embeddings, one row per image."""
         import torch
 
+        if self.max_images_per_pass:
+            chunk = min(chunk, self.max_images_per_pass)
         out = np.zeros((len(images), self.dim), dtype=np.float32)
         for start in range(0, len(images), chunk):
             part = images[start:start + chunk]
@@ -88,6 +92,7 @@ def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = Non
 
     if num_threads:
         torch.set_num_threads(num_threads)
+    device = torch_device(device)
     weights = resolve_weights(spec)
     name = model_name(spec)
     with torch.random.fork_rng(devices=[]):
@@ -100,4 +105,7 @@ def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = Non
         drop_text_tower(model)
         gc.collect()
     model.eval()
-    return ClipModel(spec=spec, model=model, preprocess=preprocess, device=device, dim=embedding_dim(spec))
+    image_size = model.visual.image_size
+    per_pass = measure_images_per_pass(model, image_size[0] if isinstance(image_size, tuple) else image_size, device)
+    return ClipModel(spec=spec, model=model, preprocess=preprocess, device=device, dim=embedding_dim(spec),
+                     max_images_per_pass=per_pass)
