@@ -6,11 +6,15 @@ from typing import Callable
 
 from sceneline.transforms.detection.base import Boundary, ShotDetector
 from sceneline.transforms.detection.content import ContentDetector
+from sceneline.transforms.detection.gradual import GradualDetector
+from sceneline.transforms.detection.hybrid import HybridDetector
 
 DEFAULT_DETECTOR = "content"
 
 _REGISTRY: dict[str, Callable[..., ShotDetector]] = {
     ContentDetector.name: ContentDetector,
+    GradualDetector.name: GradualDetector,
+    HybridDetector.name: HybridDetector,
 }
 
 

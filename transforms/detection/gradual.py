@@ -1,0 +1,163 @@
+"""Gradual transitions: fades through black or white, and dissolves.
+
+Fades. A run of blank frames (flat and dark, or flat and bright) between two shots, with the
+fade-out before it and the fade-in after it, is one transition. Its boundary is where the new
+picture starts to appear: the frame after the deepest blank frames (or, when the old shot ends
+with a hard cut into the blank frames, that cut; windowed.py). A short run after which the
+same picture returns is a flash or a dip inside one shot, not a transition. A run at the very
+start of a video is a black leader, not a transition.
+
+Dissolves. In a dissolve every frame is a mix of the last frame of one shot (A) and the first of
+the next (B), so the middle frame M is close to (A + B) / 2 everywhere in the picture. Camera
+motion changes the picture as much but is not linear like that. On a coarse grid of the frames
+with brightness removed, at several scales k (A = frame i-k, B = frame i+k):
+- A and B differ strongly (`min_change`) over most of the picture (`min_coverage`; a title
+  fading in over a shot changes one region only);
+- M is close to their average (`linear`), or fairly close while the detail of M dips below
+  that of both A and B (`linear_with_dip`, `max_dip`), which is what mixing two unrelated
+  pictures does and motion does not.
+The boundary is the centre of the strongest match, its span i-k .. i+k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sceneline.schemas.scenes import TransitionKind
+from sceneline.transforms.detection.window import FrameWindow, mean_abs_diff
+from sceneline.transforms.detection.windowed import Candidate, WindowedDetector
+
+
+class FadeFinder:
+    def __init__(
+        self,
+        fps: float,
+        *,
+        blank_std: float = 8.0,
+        dark_below: float = 40.0,
+        bright_above: float = 215.0,
+        max_fade_s: float = 1.0,
+        max_blank_s: float = 2.0,
+        min_change: float = 12.0,
+    ):
+        self.blank_std = blank_std
+        self.dark_below = dark_below
+        self.bright_above = bright_above
+        self.fade_frames = max(2, int(round(max_fade_s * fps)))
+        # Longer blank runs separate shots whatever is on either side (and fall outside the look-back).
+        self.long_blank = max(2, int(round(max_blank_s * fps)))
+        self.min_change = min_change
+        # A run ending at q is decided at q + 1 + fade_frames, when its fade-in is fully seen.
+        self.lookback = 2 * self.fade_frames + self.long_blank + 2
+        self.lookahead = 0
+        self.delay = self.fade_frames + self.long_blank + 2
+        self.longest = 2 * self.fade_frames + self.long_blank + 2
+        self.kind = TransitionKind.FADE
+        self.merge_radius = 0
+
+    def _blank(self, window: FrameWindow, lo: int, hi: int) -> np.ndarray:
+        std, mean = window.series("std", lo, hi), window.series("mean", lo, hi)
+        return (std < self.blank_std) & ((mean < self.dark_below) | (mean > self.bright_above))
+
+    def find(self, window: FrameWindow, lo: int, hi: int, final: bool, stream_start: bool) -> list[Candidate]:
+        # Runs that end at q with q + 1 + fade_frames in [lo, hi); at the end of the stream, all left.
+        first_end = max(window.start, lo - 1 - self.fade_frames)
+        last_end = window.end - 2 if final else min(window.end - 2, hi - 2 - self.fade_frames)
+        if last_end < first_end:
+            return []
+        base = max(window.start, first_end - self.long_blank - 1)
+        blank = self._blank(window, base, last_end + 2)
+        found = []
+        for q in range(first_end, last_end + 1):
+            if blank[q - base] and not blank[q + 1 - base]:
+                c = self._judge_run(window, blank, base, q, stream_start)
+                if c is not None:
+                    found.append(c)
+        return found
+
+    def _judge_run(self, window: FrameWindow, blank: np.ndarray, base: int, q: int,
+                   stream_start: bool) -> Candidate | None:
+        p = q
+        while p - 1 >= base and blank[p - 1 - base] and q - p < self.long_blank:
+            p -= 1
+        at_video_start = stream_start and p == 0
+        if at_video_start:
+            return None  # a black leader; a hard cut out of it is the cut detector's
+        std = window.series("std", p, q + 1)
+        deepest = p + int(np.flatnonzero(std <= std.min() + 0.5)[-1])
+        last = window.end - 1
+        b = q
+        while b + 1 < last and b - q < self.fade_frames and window.value("std", b + 1) > window.value("std", b):
+            b += 1
+        long_run = q - p >= self.long_blank or p == window.start
+        if long_run:
+            return Candidate(deepest + 1, TransitionKind.FADE, p, b, float(self.min_change), blank_start=p)
+        a = p
+        while a - 1 > window.start and p - a < self.fade_frames and window.value("std", a - 1) > window.value("std", a):
+            a -= 1
+        change = mean_abs_diff(window.frame(a - 1), window.frame(min(b + 1, last)))
+        if change < self.min_change:
+            return None  # the same picture on both sides: a flash or a dip inside one shot
+        return Candidate(deepest + 1, TransitionKind.FADE, a, b, change, blank_start=p)
+
+
+class DissolveFinder:
+    def __init__(
+        self,
+        fps: float,
+        *,
+        scales_s: tuple[float, ...] = (0.12, 0.2, 0.28, 0.4, 0.56),
+        min_change: float = 20.0,
+        linear: float = 0.12,
+        linear_with_dip: float = 0.30,
+        max_dip: float = 0.75,
+        min_coverage: float = 0.4,
+        cell_threshold: float = 20.0,
+    ):
+        self.scales = sorted({max(2, int(round(s * fps))) for s in scales_s})
+        self.min_change = min_change
+        self.linear = linear
+        self.linear_with_dip = linear_with_dip
+        self.max_dip = max_dip
+        self.min_coverage = min_coverage
+        self.cell_threshold = cell_threshold
+        k = max(self.scales)
+        self.lookback = k
+        self.lookahead = k
+        self.delay = 0
+        self.longest = 2 * k
+        self.kind = TransitionKind.DISSOLVE
+        self.merge_radius = k  # one dissolve shows at many centres and scales
+
+    def find(self, window: FrameWindow, lo: int, hi: int, final: bool, stream_start: bool) -> list[Candidate]:
+        found = []
+        for k in self.scales:
+            first, last = max(lo, window.start + k), min(hi, window.end - k)
+            if last <= first:
+                continue
+            shape = window.series("shape", first - k, last + k)
+            std = window.series("std", first - k, last + k)
+            n = last - first
+            a, m, b = shape[:n], shape[k:k + n], shape[2 * k:2 * k + n]
+            change = np.abs(a - b).mean(axis=(1, 2, 3))
+            residual = np.abs(m - (a + b) / 2).mean(axis=(1, 2, 3))
+            dip = std[k:k + n] / np.maximum(np.minimum(std[:n], std[2 * k:2 * k + n]), 1e-3)
+            mixed = (residual <= self.linear * change) | (
+                (residual <= self.linear_with_dip * change) & (dip <= self.max_dip))
+            for offset in np.flatnonzero((change >= self.min_change) & mixed):
+                i = first + int(offset)
+                cells = np.abs(window.value("cells", i - k) - window.value("cells", i + k)).mean(axis=-1)
+                if (cells > self.cell_threshold).mean() < self.min_coverage:
+                    continue
+                found.append(Candidate(i, TransitionKind.DISSOLVE, i - k, i + k,
+                                       float(change[offset] - residual[offset])))
+        return found
+
+
+class GradualDetector(WindowedDetector):
+    name = "gradual"
+    input_size = (64, 36)
+    input_format = "rgb24"
+
+    def _finders(self):
+        return [FadeFinder(self.fps), DissolveFinder(self.fps)]
