@@ -8,6 +8,7 @@ from sceneline.transforms.detection.base import Boundary, ShotDetector
 from sceneline.transforms.detection.content import ContentDetector
 from sceneline.transforms.detection.gradual import GradualDetector
 from sceneline.transforms.detection.hybrid import HybridDetector
+from sceneline.transforms.detection.transnet import TransNetV2Detector
 
 DEFAULT_DETECTOR = "content"
 
@@ -15,6 +16,7 @@ _REGISTRY: dict[str, Callable[..., ShotDetector]] = {
     ContentDetector.name: ContentDetector,
     GradualDetector.name: GradualDetector,
     HybridDetector.name: HybridDetector,
+    TransNetV2Detector.name: TransNetV2Detector,
 }
 
 
