@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from sceneline.transforms.detection import DEFAULT_DETECTOR
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="sceneline: index videos and images into searchable scenes, and search them.")
@@ -104,7 +106,8 @@ def index(
                                      envvar="SCENELINE_VISUAL_MODEL",
                                      help="ARCH:PRETRAINED (tag, checkpoint path, gs:// URI or 'random'), "
                                           "local-dir:DIR, hf-hub:ORG/REPO, or 'none'."),
-    detector: str = typer.Option("content", "--detector", help="Shot detector."),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector",
+                                 help="Shot detector: content, gradual, hybrid, transnetv2."),
     thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
     dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter", help="Dead-letter folder or prefix."),
     runner: str = typer.Option("FnApiRunner", "--runner", help="Beam runner (FnApiRunner, DaskRunner, DataflowRunner, ...)."),
@@ -228,9 +231,8 @@ def status(
 @app.command()
 def detect(
     video: str = typer.Argument(..., help="A video file (or gs:// URI)."),
-    detector: Optional[str] = typer.Option(None, "--detector",
-                                           help="Shot detector: content, gradual, hybrid, transnetv2 (default: the "
-                                                "pipeline's)."),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector",
+                                 help="Shot detector: content, gradual, hybrid, transnetv2."),
     exact: bool = typer.Option(False, "--exact", help="Decode every frame exactly (with the deblocking filter), "
                                                       "as the pipeline does; slower."),
     json_out: bool = JsonOut,
@@ -241,12 +243,11 @@ def detect(
     import av
 
     from sceneline.schemas import MediaError
-    from sceneline.transforms.detection import DEFAULT_DETECTOR
     from sceneline.transforms.shots import detect_shots
 
     def run():
         try:
-            return detect_shots(video, detector or DEFAULT_DETECTOR, fast=not exact)
+            return detect_shots(video, detector, fast=not exact)
         except FileNotFoundError as exc:
             raise UserError(f"no such file: {video}") from exc
         except MediaError as exc:

@@ -10,7 +10,8 @@ from sceneline.transforms.detection.gradual import GradualDetector
 from sceneline.transforms.detection.hybrid import HybridDetector
 from sceneline.transforms.detection.transnet import TransNetV2Detector
 
-DEFAULT_DETECTOR = "content"
+# Chosen by benchmarks/reports/shot_detection.md: every kind of transition at the speed of decoding.
+DEFAULT_DETECTOR = "hybrid"
 
 _REGISTRY: dict[str, Callable[..., ShotDetector]] = {
     ContentDetector.name: ContentDetector,

@@ -9,9 +9,8 @@ each shot) are caught by the same test on the change over two frames.
 A candidate becomes a cut only if the picture really changed:
 - most of the picture changed, not a region (a title popping up, an object entering);
 - it is not an interruption (flash.py: a flash, strobe or a glitch frame);
-- its structure changed: the grey image, normalised for brightness and contrast and allowed to
-  shift by a few pixels, still differs (this rejects exposure jumps, jerky camera motion and
-  motion blur), or else its palette changed (shots that differ only in colour).
+- the picture changed, not only its exposure or framing (compare.py: this rejects exposure
+  jumps, jerky camera motion and motion blur).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import warnings
 import numpy as np
 
 from sceneline.schemas.scenes import TransitionKind
+from sceneline.transforms.detection.compare import PictureChange
 from sceneline.transforms.detection.flash import FlashFilter
 from sceneline.transforms.detection.window import FrameWindow
 from sceneline.transforms.detection.windowed import Candidate, WindowedDetector
@@ -38,9 +38,7 @@ class CutFinder:
         flash_s: float = 0.25,
         min_coverage: float = 0.3,
         cell_threshold: float = 20.0,
-        min_structure_change: float = 0.45,
-        min_palette_change: float = 0.5,
-        max_shift: int = 4,
+        change: PictureChange = PictureChange(),
     ):
         self.threshold = threshold
         self.ratio = ratio
@@ -49,9 +47,7 @@ class CutFinder:
         self.flash = FlashFilter(max(2, int(round(flash_s * fps))))
         self.min_coverage = min_coverage
         self.cell_threshold = cell_threshold
-        self.min_structure_change = min_structure_change
-        self.min_palette_change = min_palette_change
-        self.max_shift = max_shift
+        self.change = change
         self.lookback = max(self.neighbours + 2, self.flash.lookback)
         self.lookahead = max(self.neighbours, self.flash.lookahead)
         self.delay = 1  # a two-frame cut may sit on the frame before its decision position
@@ -105,12 +101,10 @@ class CutFinder:
         cells_changed = np.abs(window.value("cells", p) - window.value("cells", previous)).mean(axis=-1)
         if (cells_changed > self.cell_threshold).mean() < self.min_coverage:
             return None
-        if self.flash.interrupted(window, p, similar_below=min(0.4 * change, self.threshold)):
+        if self.flash.interrupted(window, p, change):
             return None
-        new, old = window.frame(p), window.frame(previous)
-        if structure_change(new, old, self.max_shift) < self.min_structure_change:
-            if palette_change(new, old) < self.min_palette_change:
-                return None
+        if not self.change.differ(window.frame(p), window.frame(previous)):
+            return None
         return float(change)
 
 
@@ -143,35 +137,3 @@ def _median_rows(rows: np.ndarray) -> np.ndarray:
             warnings.simplefilter("ignore", RuntimeWarning)
             median[gaps] = np.nanmedian(rows[gaps], axis=1)
     return median
-
-
-def normalised_grey(frame: np.ndarray) -> np.ndarray:
-    grey = frame.astype(np.float32).mean(axis=2)
-    return (grey - grey.mean()) / max(float(grey.std()), 4.0)
-
-
-def structure_change(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
-    """Mean difference of the normalised grey images, at the best shift of up to max_shift pixels."""
-    za, zb = normalised_grey(a), normalised_grey(b)
-    h, w = za.shape
-    best = np.inf
-    for dy in range(-max_shift, max_shift + 1):
-        for dx in range(-max_shift, max_shift + 1):
-            pa = za[max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)]
-            pb = zb[max(0, -dy):h + min(0, -dy), max(0, -dx):w + min(0, -dx)]
-            best = min(best, float(np.abs(pa - pb).mean()))
-    return best
-
-
-def palette_change(a: np.ndarray, b: np.ndarray, bins: int = 8) -> float:
-    """Total variation distance (0-1) of the two frames' chromaticity histograms."""
-    return float(0.5 * np.abs(_chromaticity(a, bins) - _chromaticity(b, bins)).sum())
-
-
-def _chromaticity(frame: np.ndarray, bins: int) -> np.ndarray:
-    rgb = frame.reshape(-1, 3).astype(np.float32)
-    total = rgb.sum(axis=1) + 1.0
-    r = np.minimum(bins - 1, (rgb[:, 0] / total * bins).astype(np.int64))
-    g = np.minimum(bins - 1, (rgb[:, 1] / total * bins).astype(np.int64))
-    hist = np.bincount(r * bins + g, minlength=bins * bins).astype(np.float32)
-    return hist / hist.sum()

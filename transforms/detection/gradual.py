@@ -3,9 +3,9 @@
 Fades. A run of blank frames (flat and dark, or flat and bright) between two shots, with the
 fade-out before it and the fade-in after it, is one transition. Its boundary is where the new
 picture starts to appear: the frame after the deepest blank frames (or, when the old shot ends
-with a hard cut into the blank frames, that cut; windowed.py). A short run after which the
-same picture returns is a flash or a dip inside one shot, not a transition. A run at the very
-start of a video is a black leader, not a transition.
+with a hard cut into the blank frames, that cut; windowed.py). A run after which the same
+picture returns is a flash (flash.py) or a dip inside one shot, not a transition. A run at the
+very start of a video is a black leader, not a transition.
 
 Dissolves. In a dissolve every frame is a mix of the last frame of one shot (A) and the first of
 the next (B), so the middle frame M is close to (A + B) / 2 everywhere in the picture. Camera
@@ -15,7 +15,9 @@ with brightness removed, at several scales k (A = frame i-k, B = frame i+k):
   fading in over a shot changes one region only);
 - M is close to their average (`linear`), or fairly close while the detail of M dips below
   that of both A and B (`linear_with_dip`, `max_dip`), which is what mixing two unrelated
-  pictures does and motion does not.
+  pictures does and motion does not;
+- A and B show different pictures (compare.py), not one picture brighter or dimmer;
+- neither A nor B is blank: half a fade is a mix too, and fades are the fade finder's.
 The boundary is the centre of the strongest match, its span i-k .. i+k.
 """
 
@@ -23,9 +25,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from sceneline.schemas.scenes import TransitionKind
-from sceneline.transforms.detection.window import FrameWindow, mean_abs_diff
+from sceneline.transforms.detection.compare import PictureChange
+from sceneline.transforms.detection.flash import FlashFilter
+from sceneline.transforms.detection.window import FrameWindow
 from sceneline.transforms.detection.windowed import Candidate, WindowedDetector
+
+# The score of a fade whose old shot is too far back to compare (a long blank run).
+LONG_BLANK_SCORE = 12.0
+
+
+@dataclass(frozen=True)
+class Blank:
+    """A blank frame is flat (grey standard deviation below `max_std`) and dark or bright."""
+
+    max_std: float = 8.0
+    dark_below: float = 40.0
+    bright_above: float = 215.0
+
+    def flags(self, window: FrameWindow, lo: int, hi: int) -> np.ndarray:
+        std, mean = window.series("std", lo, hi), window.series("mean", lo, hi)
+        return (std < self.max_std) & ((mean < self.dark_below) | (mean > self.bright_above))
 
 
 class FadeFinder:
@@ -33,31 +55,25 @@ class FadeFinder:
         self,
         fps: float,
         *,
-        blank_std: float = 8.0,
-        dark_below: float = 40.0,
-        bright_above: float = 215.0,
+        blank: Blank = Blank(),
         max_fade_s: float = 1.0,
         max_blank_s: float = 2.0,
-        min_change: float = 12.0,
+        flash_s: float = 0.25,
+        change: PictureChange = PictureChange(),
     ):
-        self.blank_std = blank_std
-        self.dark_below = dark_below
-        self.bright_above = bright_above
+        self.blank = blank
         self.fade_frames = max(2, int(round(max_fade_s * fps)))
         # Longer blank runs separate shots whatever is on either side (and fall outside the look-back).
         self.long_blank = max(2, int(round(max_blank_s * fps)))
-        self.min_change = min_change
+        self.flash = FlashFilter(max(2, int(round(flash_s * fps))))
+        self.change = change
         # A run ending at q is decided at q + 1 + fade_frames, when its fade-in is fully seen.
-        self.lookback = 2 * self.fade_frames + self.long_blank + 2
+        self.lookback = max(2 * self.fade_frames + self.long_blank + 2, self.long_blank + self.flash.lookback)
         self.lookahead = 0
         self.delay = self.fade_frames + self.long_blank + 2
         self.longest = 2 * self.fade_frames + self.long_blank + 2
         self.kind = TransitionKind.FADE
         self.merge_radius = 0
-
-    def _blank(self, window: FrameWindow, lo: int, hi: int) -> np.ndarray:
-        std, mean = window.series("std", lo, hi), window.series("mean", lo, hi)
-        return (std < self.blank_std) & ((mean < self.dark_below) | (mean > self.bright_above))
 
     def find(self, window: FrameWindow, lo: int, hi: int, final: bool, stream_start: bool) -> list[Candidate]:
         # Runs that end at q with q + 1 + fade_frames in [lo, hi); at the end of the stream, all left.
@@ -66,7 +82,7 @@ class FadeFinder:
         if last_end < first_end:
             return []
         base = max(window.start, first_end - self.long_blank - 1)
-        blank = self._blank(window, base, last_end + 2)
+        blank = self.blank.flags(window, base, last_end + 2)
         found = []
         for q in range(first_end, last_end + 1):
             if blank[q - base] and not blank[q + 1 - base]:
@@ -85,20 +101,33 @@ class FadeFinder:
             return None  # a black leader; a hard cut out of it is the cut detector's
         std = window.series("std", p, q + 1)
         deepest = p + int(np.flatnonzero(std <= std.min() + 0.5)[-1])
-        last = window.end - 1
-        b = q
-        while b + 1 < last and b - q < self.fade_frames and window.value("std", b + 1) > window.value("std", b):
-            b += 1
-        long_run = q - p >= self.long_blank or p == window.start
-        if long_run:
-            return Candidate(deepest + 1, TransitionKind.FADE, p, b, float(self.min_change), blank_start=p)
-        a = p
-        while a - 1 > window.start and p - a < self.fade_frames and window.value("std", a - 1) > window.value("std", a):
-            a -= 1
-        change = mean_abs_diff(window.frame(a - 1), window.frame(min(b + 1, last)))
-        if change < self.min_change:
-            return None  # the same picture on both sides: a flash or a dip inside one shot
-        return Candidate(deepest + 1, TransitionKind.FADE, a, b, change, blank_start=p)
+        level = float(window.series("mean", p, q + 1).mean())
+        b = self._walk(window, q, +1, level)
+        if q - p >= self.long_blank or p == window.start:
+            return Candidate(deepest + 1, TransitionKind.FADE, p, b, LONG_BLANK_SCORE, blank_start=p)
+        flash_change = float(np.abs(window.frame(p).astype(np.float32) - window.frame(p - 1)).mean())
+        if q - p < self.flash.max_frames and self.flash.interrupted(window, p, flash_change):
+            return None  # a flash: the picture is back right after
+        a = self._walk(window, p, -1, level)
+        before, after = window.frame(a - 1), window.frame(min(b + 1, window.end - 1))
+        if not self.change.differ(before, after):
+            return None  # the same picture on both sides: a dip inside one shot
+        return Candidate(deepest + 1, TransitionKind.FADE, a, b, float(np.abs(
+            before.astype(np.float32) - after.astype(np.float32)).mean()), blank_start=p)
+
+    def _walk(self, window: FrameWindow, edge: int, step: int, level: float) -> int:
+        """From a blank run's edge, the far end of the fade beside it: frames whose detail and
+        brightness move steadily towards the blank level, at most fade_frames of them."""
+        at = edge
+        while len(range(edge, at, step)) < self.fade_frames:
+            nxt = at + step
+            if not (window.start < nxt < window.end - 1):
+                break
+            if not (window.value("std", nxt) > window.value("std", at)
+                    and abs(window.value("mean", nxt) - level) >= abs(window.value("mean", at) - level)):
+                break
+            at = nxt
+        return at
 
 
 class DissolveFinder:
@@ -113,8 +142,12 @@ class DissolveFinder:
         max_dip: float = 0.75,
         min_coverage: float = 0.4,
         cell_threshold: float = 20.0,
+        blank: Blank = Blank(),
+        change: PictureChange = PictureChange(),
     ):
         self.scales = sorted({max(2, int(round(s * fps))) for s in scales_s})
+        self.blank = blank
+        self.change = change
         self.min_change = min_change
         self.linear = linear
         self.linear_with_dip = linear_with_dip
@@ -144,11 +177,15 @@ class DissolveFinder:
             dip = std[k:k + n] / np.maximum(np.minimum(std[:n], std[2 * k:2 * k + n]), 1e-3)
             mixed = (residual <= self.linear * change) | (
                 (residual <= self.linear_with_dip * change) & (dip <= self.max_dip))
+            blank = self.blank.flags(window, first - k, last + k)
+            mixed &= ~blank[:n] & ~blank[2 * k:2 * k + n]
             for offset in np.flatnonzero((change >= self.min_change) & mixed):
                 i = first + int(offset)
                 cells = np.abs(window.value("cells", i - k) - window.value("cells", i + k)).mean(axis=-1)
                 if (cells > self.cell_threshold).mean() < self.min_coverage:
                     continue
+                if not self.change.differ(window.frame(i - k), window.frame(i + k)):
+                    continue  # the same picture, brighter or dimmer: a dip or a lighting change
                 found.append(Candidate(i, TransitionKind.DISSOLVE, i - k, i + k,
                                        float(change[offset] - residual[offset])))
         return found

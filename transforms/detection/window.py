@@ -122,7 +122,3 @@ def _pooling(cells: int, size: int) -> np.ndarray:
     for c in range(cells):
         pool[c, c * block:(c + 1) * block] = 1.0 / block
     return pool
-
-
-def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
