@@ -143,6 +143,11 @@ class SceneBuilder:
 
     def add_boundary_piece(self, b: Boundary) -> ShotPiece | None:
         """A new shot starts at b.frame: close the open one and return it."""
+        if self._shot_start is not None and b.frame == self._shot_start[0] and self.open_start and self._first_shot:
+            # A later segment whose first frame starts a shot: the shot before ended in the last segment.
+            self._shot_start = (b.frame, b.time_s, b.kind)
+            self._first_shot = False
+            return None
         if self._shot_start is None or b.frame <= self._shot_start[0]:
             return None  # a boundary at or before the open shot's start adds nothing
         piece = self._piece(b.frame, b.time_s, open_end=False)
