@@ -2,7 +2,10 @@
 
 While frames stream past, a few per second are kept (small, display-correct RGB) as keyframe
 candidates. When a boundary closes a shot, keyframes are chosen from that shot's candidates
-and the rest are dropped, so memory is bounded by one shot, never the length of the video.
+and the rest are dropped. Boundaries arrive up to `settle_s` after their frame (detectors look
+ahead), so the candidates of that recent stretch are all kept; older ones belong to the open
+shot for sure and are thinned to `max_candidates`. Memory is bounded by that stretch and one
+shot's candidates, never by the length of the video.
 
 A segment of a long video (transforms/segments.py) sees only part of its first and last shots:
 those come out as open `ShotPiece`s carrying their candidates (as JPEG), and the stitch joins
@@ -93,6 +96,7 @@ class SceneBuilder:
 
     policy: KeyframePolicy = field(default_factory=KeyframePolicy)
     open_start: bool = False  # the first shot began before the first frame seen (a later segment)
+    settle_s: float = 0.0  # how long after its frame a boundary may still arrive
     _candidates: list[_Candidate] = field(default_factory=list)
     _interval: float = 0.0
     _next_sample_s: float = 0.0
@@ -110,9 +114,11 @@ class SceneBuilder:
     def add_candidate(self, index: int, time_s: float, rgb: np.ndarray) -> None:
         self._candidates.append(_Candidate(index, time_s, rgb))
         self._next_sample_s = time_s + self._interval
-        if len(self._candidates) > self.policy.max_candidates:
-            # A long shot: keep every other candidate and sample half as often from now on.
-            self._candidates = self._candidates[::2]
+        settled = sum(1 for c in self._candidates if c.time_s <= time_s - self.settle_s)
+        if settled > self.policy.max_candidates:
+            # A long shot: keep every other candidate that no boundary can still come between, and
+            # sample half as often from now on.
+            self._candidates = self._candidates[:settled][::2] + self._candidates[settled:]
             self._interval *= 2
 
     def saw_frame(self, index: int, time_s: float) -> None:

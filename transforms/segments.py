@@ -150,7 +150,9 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
         decoder = FrameDecoder(container, stream, small_size=detector.input_size, small_format=detector.input_format,
                                threads=config.decode_threads, max_frames=config.max_frames if task.count == 1 else None,
                                seek_s=task.start_s, origin_s=task.origin_s)
-        builder = SceneBuilder(config.keyframe_policy, open_start=later)
+        fps = probe.avg_fps or probe.real_fps or 25.0
+        settle_s = 2 * (detector.lookahead_frames + detector.batch_frames) / fps  # twice: frame rates vary
+        builder = SceneBuilder(config.keyframe_policy, open_start=later, settle_s=settle_s)
         owned = _Ownership(first=warm if later else 0, next_keyframe_s=task.end_s, next_warm=warm)
         result = SegmentResult(asset=asset, index=task.index, count=task.count, probe=probe)
 
