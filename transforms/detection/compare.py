@@ -17,16 +17,14 @@ def normalised_grey(frame: np.ndarray) -> np.ndarray:
 
 
 def structure_change(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
-    """Mean difference of the normalised grey images, at the best shift of up to max_shift pixels."""
+    """Mean difference of the normalised grey images at the best shift of up to max_shift pixels
+    (over the middle of the frame, which every shift covers)."""
     za, zb = normalised_grey(a), normalised_grey(b)
+    s = max_shift
     h, w = za.shape
-    best = np.inf
-    for dy in range(-max_shift, max_shift + 1):
-        for dx in range(-max_shift, max_shift + 1):
-            pa = za[max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)]
-            pb = zb[max(0, -dy):h + min(0, -dy), max(0, -dx):w + min(0, -dx)]
-            best = min(best, float(np.abs(pa - pb).mean()))
-    return best
+    middle = za[s:h - s, s:w - s]
+    shifted = np.lib.stride_tricks.sliding_window_view(zb, middle.shape)  # (2s+1) x (2s+1) x h' x w'
+    return float(np.abs(shifted - middle).mean(axis=(2, 3)).min())
 
 
 def palette_change(a: np.ndarray, b: np.ndarray, bins: int = 8) -> float:
@@ -64,3 +62,17 @@ class PictureChange:
 
 def _detail(frame: np.ndarray) -> float:
     return float(frame.astype(np.float32).mean(axis=2).std())
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A change of shot changes most of the picture, not one region (a title, an object passing):
+    the share of the coarse grid's cells (window.py) whose colour moves by more than
+    `cell_threshold` must reach `min_share`."""
+
+    min_share: float
+    cell_threshold: float = 20.0
+
+    def covers(self, cells_a: np.ndarray, cells_b: np.ndarray) -> bool:
+        moved = np.abs(cells_a - cells_b).mean(axis=-1) > self.cell_threshold
+        return float(moved.mean()) >= self.min_share

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from sceneline.schemas.scenes import TransitionKind
-from sceneline.transforms.detection.compare import PictureChange
+from sceneline.transforms.detection.compare import Coverage, PictureChange
 from sceneline.transforms.detection.flash import FlashFilter
 from sceneline.transforms.detection.window import FrameWindow
 from sceneline.transforms.detection.windowed import Candidate, WindowedDetector
@@ -36,8 +36,7 @@ class CutFinder:
         margin: float = 10.0,
         neighbourhood_s: float = 0.25,
         flash_s: float = 0.25,
-        min_coverage: float = 0.3,
-        cell_threshold: float = 20.0,
+        coverage: Coverage = Coverage(min_share=0.3),
         change: PictureChange = PictureChange(),
     ):
         self.threshold = threshold
@@ -45,8 +44,7 @@ class CutFinder:
         self.margin = margin
         self.neighbours = max(2, int(round(neighbourhood_s * fps)))
         self.flash = FlashFilter(max(2, int(round(flash_s * fps))))
-        self.min_coverage = min_coverage
-        self.cell_threshold = cell_threshold
+        self.coverage = coverage
         self.change = change
         self.lookback = max(self.neighbours + 2, self.flash.lookback)
         self.lookahead = max(self.neighbours, self.flash.lookahead)
@@ -98,8 +96,7 @@ class CutFinder:
         one, two = window.value("diff1", p), window.value("diff2", p)
         previous = p - 2 if p - 2 >= window.start and one < 0.6 * two else p - 1
         change = max(one, two if previous == p - 2 else 0.0)
-        cells_changed = np.abs(window.value("cells", p) - window.value("cells", previous)).mean(axis=-1)
-        if (cells_changed > self.cell_threshold).mean() < self.min_coverage:
+        if not self.coverage.covers(window.value("cells", p), window.value("cells", previous)):
             return None
         if self.flash.interrupted(window, p, change):
             return None

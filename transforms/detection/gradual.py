@@ -11,11 +11,11 @@ Dissolves. In a dissolve every frame is a mix of the last frame of one shot (A) 
 the next (B), so the middle frame M is close to (A + B) / 2 everywhere in the picture. Camera
 motion changes the picture as much but is not linear like that. On a coarse grid of the frames
 with brightness removed, at several scales k (A = frame i-k, B = frame i+k):
-- A and B differ strongly (`min_change`) over most of the picture (`min_coverage`; a title
+- A and B differ strongly (`Mix.min_change`) over most of the picture (`Coverage`; a title
   fading in over a shot changes one region only);
-- M is close to their average (`linear`), or fairly close while the detail of M dips below
-  that of both A and B (`linear_with_dip`, `max_dip`), which is what mixing two unrelated
-  pictures does and motion does not;
+- M is close to their average (`Mix.linear`), or fairly close while the detail of M dips
+  below that of both A and B (`Mix.linear_with_dip`, `Mix.max_dip`), which is what mixing two
+  unrelated pictures does and motion does not;
 - A and B show different pictures (compare.py), not one picture brighter or dimmer;
 - neither A nor B is blank: half a fade is a mix too, and fades are the fade finder's.
 The boundary is the centre of the strongest match, its span i-k .. i+k.
@@ -28,7 +28,7 @@ import numpy as np
 from dataclasses import dataclass
 
 from sceneline.schemas.scenes import TransitionKind
-from sceneline.transforms.detection.compare import PictureChange
+from sceneline.transforms.detection.compare import Coverage, PictureChange
 from sceneline.transforms.detection.flash import FlashFilter
 from sceneline.transforms.detection.window import FrameWindow
 from sceneline.transforms.detection.windowed import Candidate, WindowedDetector
@@ -130,30 +130,43 @@ class FadeFinder:
         return at
 
 
+@dataclass(frozen=True)
+class Mix:
+    """Whether middle frames M are mixes of the frames A and B either side (module docstring);
+    frames are the coarse grids with brightness removed, with each frame's grey detail (std)."""
+
+    min_change: float = 20.0
+    linear: float = 0.12
+    linear_with_dip: float = 0.30
+    max_dip: float = 0.75
+
+    def test(self, a: np.ndarray, m: np.ndarray, b: np.ndarray, detail_a: np.ndarray, detail_m: np.ndarray,
+             detail_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For N triples: which are mixes, and how strongly (A-B change less M's residual)."""
+        n = len(a)
+        change = np.abs(a - b).reshape(n, -1).mean(axis=1)
+        residual = np.abs(m - (a + b) / 2).reshape(n, -1).mean(axis=1)
+        dip = detail_m / np.maximum(np.minimum(detail_a, detail_b), 1e-3)
+        mixed = (residual <= self.linear * change) | ((residual <= self.linear_with_dip * change) & (dip <= self.max_dip))
+        return mixed & (change >= self.min_change), change - residual
+
+
 class DissolveFinder:
     def __init__(
         self,
         fps: float,
         *,
         scales_s: tuple[float, ...] = (0.12, 0.2, 0.28, 0.4, 0.56),
-        min_change: float = 20.0,
-        linear: float = 0.12,
-        linear_with_dip: float = 0.30,
-        max_dip: float = 0.75,
-        min_coverage: float = 0.4,
-        cell_threshold: float = 20.0,
+        mix: Mix = Mix(),
+        coverage: Coverage = Coverage(min_share=0.4),
         blank: Blank = Blank(),
         change: PictureChange = PictureChange(),
     ):
         self.scales = sorted({max(2, int(round(s * fps))) for s in scales_s})
+        self.mix = mix
+        self.coverage = coverage
         self.blank = blank
         self.change = change
-        self.min_change = min_change
-        self.linear = linear
-        self.linear_with_dip = linear_with_dip
-        self.max_dip = max_dip
-        self.min_coverage = min_coverage
-        self.cell_threshold = cell_threshold
         k = max(self.scales)
         self.lookback = k
         self.lookahead = k
@@ -171,23 +184,17 @@ class DissolveFinder:
             shape = window.series("shape", first - k, last + k)
             std = window.series("std", first - k, last + k)
             n = last - first
-            a, m, b = shape[:n], shape[k:k + n], shape[2 * k:2 * k + n]
-            change = np.abs(a - b).mean(axis=(1, 2, 3))
-            residual = np.abs(m - (a + b) / 2).mean(axis=(1, 2, 3))
-            dip = std[k:k + n] / np.maximum(np.minimum(std[:n], std[2 * k:2 * k + n]), 1e-3)
-            mixed = (residual <= self.linear * change) | (
-                (residual <= self.linear_with_dip * change) & (dip <= self.max_dip))
+            mixed, strength = self.mix.test(shape[:n], shape[k:k + n], shape[2 * k:2 * k + n],
+                                             std[:n], std[k:k + n], std[2 * k:2 * k + n])
             blank = self.blank.flags(window, first - k, last + k)
             mixed &= ~blank[:n] & ~blank[2 * k:2 * k + n]
-            for offset in np.flatnonzero((change >= self.min_change) & mixed):
+            for offset in np.flatnonzero(mixed):
                 i = first + int(offset)
-                cells = np.abs(window.value("cells", i - k) - window.value("cells", i + k)).mean(axis=-1)
-                if (cells > self.cell_threshold).mean() < self.min_coverage:
+                if not self.coverage.covers(window.value("cells", i - k), window.value("cells", i + k)):
                     continue
                 if not self.change.differ(window.frame(i - k), window.frame(i + k)):
                     continue  # the same picture, brighter or dimmer: a dip or a lighting change
-                found.append(Candidate(i, TransitionKind.DISSOLVE, i - k, i + k,
-                                       float(change[offset] - residual[offset])))
+                found.append(Candidate(i, TransitionKind.DISSOLVE, i - k, i + k, float(strength[offset])))
         return found
 
 
