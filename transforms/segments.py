@@ -142,7 +142,8 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
             container = resources.enter_context(open_video(asset.uri))
             stream = video_stream(container)
             probe = task.probe or probe_container(container, asset.size_bytes)
-            detector = create_detector(config.detector, probe.avg_fps or probe.real_fps or 25.0)
+            fps = probe.avg_fps or probe.real_fps or 25.0
+            detector = create_detector(config.detector, fps)
             detector.stream_start = not later
         # A later segment warms its detector up before the frames it owns; it owns up to the same
         # point past the next keyframe, where the next segment's warm-up ends.
@@ -150,7 +151,6 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
         decoder = FrameDecoder(container, stream, small_size=detector.input_size, small_format=detector.input_format,
                                threads=config.decode_threads, max_frames=config.max_frames if task.count == 1 else None,
                                seek_s=task.start_s, origin_s=task.origin_s)
-        fps = probe.avg_fps or probe.real_fps or 25.0
         settle_s = 2 * (detector.lookahead_frames + detector.batch_frames) / fps  # twice: frame rates vary
         builder = SceneBuilder(config.keyframe_policy, open_start=later, settle_s=settle_s)
         owned = _Ownership(first=warm if later else 0, next_keyframe_s=task.end_s, next_warm=warm)

@@ -23,12 +23,12 @@ The boundary is the centre of the strongest match, its span i-k .. i+k.
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass
 
+import numpy as np
+
 from sceneline.schemas.scenes import TransitionKind
-from sceneline.transforms.detection.compare import Coverage, PictureChange
+from sceneline.transforms.detection.compare import Coverage, PictureChange, mean_abs_diff
 from sceneline.transforms.detection.flash import FlashFilter
 from sceneline.transforms.detection.window import FrameWindow
 from sceneline.transforms.detection.windowed import Candidate, WindowedDetector
@@ -105,19 +105,19 @@ class FadeFinder:
         b = self._walk(window, q, +1, level)
         if q - p >= self.long_blank or p == window.start:
             return Candidate(deepest + 1, TransitionKind.FADE, p, b, LONG_BLANK_SCORE, blank_start=p)
-        flash_change = float(np.abs(window.frame(p).astype(np.float32) - window.frame(p - 1)).mean())
+        flash_change = mean_abs_diff(window.frame(p), window.frame(p - 1))
         if q - p < self.flash.max_frames and self.flash.interrupted(window, p, flash_change):
             return None  # a flash: the picture is back right after
         a = self._walk(window, p, -1, level)
         before, after = window.frame(a - 1), window.frame(min(b + 1, window.end - 1))
         if not self.change.differ(before, after):
             return None  # the same picture on both sides: a dip inside one shot
-        return Candidate(deepest + 1, TransitionKind.FADE, a, b, float(np.abs(
-            before.astype(np.float32) - after.astype(np.float32)).mean()), blank_start=p)
+        return Candidate(deepest + 1, TransitionKind.FADE, a, b, mean_abs_diff(before, after), blank_start=p)
 
     def _walk(self, window: FrameWindow, edge: int, step: int, level: float) -> int:
-        """From a blank run's edge, the far end of the fade beside it: frames whose detail and
-        brightness move steadily towards the blank level, at most fade_frames of them."""
+        """From a blank run's edge (stepping away from it), the far end of the fade beside it: the
+        frames that get steadily more detailed and further from the blank level, at most
+        fade_frames of them."""
         at = edge
         while len(range(edge, at, step)) < self.fade_frames:
             nxt = at + step
