@@ -1,7 +1,8 @@
 """The batch index pipeline: files -> admitted assets -> scenes -> embeddings -> Qdrant.
 
     list inputs -> admit (hash, sniff) -> dedupe by content -> pending -> reshuffle
-      -> processing -> analyse (probe, decode, detect, keyframes) -> embed (RunInference)
+      -> processing -> analyse (probe, decode, detect, keyframes; long videos in segments over
+         workers, stitched) -> embed (RunInference)
       -> thumbnails -> write scenes + status=indexed
     failures from every stage -> status=failed + dead letters; every input -> one outcome record
 """
@@ -23,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from sceneline.schemas import AssetRecord, AssetStatus, InputFile, MediaAsset
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
-from sceneline.transforms.analyze import AnalyzeAssets
+from sceneline.transforms.analyze import AnalyzeMedia
 from sceneline.transforms.embed import ClipImageEmbeddingHandler, EmbedKeyframes
 from sceneline.transforms.media_io import join
 from sceneline.transforms.metrics import counters, inference_seconds, stage_seconds
@@ -99,11 +100,10 @@ def build_index_pipeline(
         | "MarkPending" >> beam.ParDo(MarkStatus(store, run_id, AssetStatus.PENDING))
         | "SpreadOverWorkers" >> beam.Reshuffle()
         | "MarkProcessing" >> beam.ParDo(MarkStatus(store, run_id, AssetStatus.PROCESSING))
-        | "Analyze" >> beam.ParDo(AnalyzeAssets(analysis_config_from(opts))).with_outputs(
-            AnalyzeAssets.FAILED_TAG, main="analyzed")
+        | "Analyze" >> AnalyzeMedia(analysis_config_from(opts))  # long videos in segments
     )
-    failures = [admitted[FAILED_TAG], analyzed[AnalyzeAssets.FAILED_TAG]]
-    ready = analyzed.analyzed
+    failures = [admitted[FAILED_TAG], analyzed["failed"]]
+    ready = analyzed["analyzed"]
     if visual_spec:
         handler = ClipImageEmbeddingHandler(
             visual_spec, device=so.model_device, max_batch_images=so.embed_batch_images,

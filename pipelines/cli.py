@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from sceneline.transforms.detection import DEFAULT_DETECTOR
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="sceneline: index videos and images into searchable scenes, and search them.")
@@ -115,7 +117,8 @@ def index(
                                      envvar="SCENELINE_VISUAL_MODEL",
                                      help="ARCH:PRETRAINED (tag, checkpoint path, gs:// URI or 'random'), "
                                           "local-dir:DIR, hf-hub:ORG/REPO, or 'none'."),
-    detector: str = typer.Option("content", "--detector", help="Shot detector."),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector",
+                                 help="Shot detector: content, gradual, hybrid, transnetv2."),
     captioner: str = typer.Option("HuggingFaceTB/SmolVLM-256M-Instruct", "--captioner", envvar="SCENELINE_CAPTIONER",
                                   help="Descriptions and tags: a VLM hub id, local-dir:DIR or path, "
                                        "openai:MODEL (an OpenAI-compatible endpoint), or 'none'."),
@@ -287,6 +290,56 @@ def status(
                       "" if r.scene_count is None else str(r.scene_count), r.filename,
                       r.error_message if r.status.value in ("failed", "deleted") else "")
     out.print(table)
+
+
+@app.command()
+def detect(
+    video: str = typer.Argument(..., help="A video file (or gs:// URI)."),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector",
+                                 help="Shot detector: content, gradual, hybrid, transnetv2."),
+    exact: bool = typer.Option(False, "--exact", help="Decode every frame exactly (with the deblocking filter), "
+                                                      "as the pipeline does; slower."),
+    json_out: bool = JsonOut,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Find the shots and transitions (cuts, dissolves, fades) of one video."""
+    _configure_logging(verbose)
+    import av
+
+    from sceneline.schemas import MediaError
+    from sceneline.transforms.shots import detect_shots
+
+    def run():
+        try:
+            return detect_shots(video, detector, fast=not exact)
+        except FileNotFoundError as exc:
+            raise UserError(f"no such file: {video}") from exc
+        except MediaError as exc:
+            raise UserError(f"{video}: {exc}") from exc
+        except av.error.FFmpegError as exc:
+            raise UserError(f"{video} cannot be read as a video: {exc}") from exc
+
+    found = _run_guarded(run)
+    if json_out:
+        out.print_json(found.model_dump_json())
+        return
+    out.print(found.uri, highlight=False)
+    shots = Table("shot", "frames", "seconds", "starts with", title=f"{len(found.shots)} shots")
+    for s in found.shots:
+        shots.add_row(str(s.index), f"{s.start_frame}-{s.end_frame}", f"{s.start_s:.3f}-{s.end_s:.3f}",
+                      s.transition_in.value)
+    out.print(shots)
+    if found.transitions:
+        transitions = Table("kind", "frame", "time (s)", "span (frames)", "span (s)", "score",
+                            title=f"{len(found.transitions)} transitions")
+        for t in found.transitions:
+            transitions.add_row(t.kind.value, str(t.frame), f"{t.time_s:.3f}", f"{t.start_frame}-{t.end_frame}",
+                                f"{t.start_s:.3f}-{t.end_s:.3f}", f"{t.score:.3g}")
+        out.print(transitions)
+    for warning in found.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    out.print(f"{found.frames} frames ({found.duration_s:.2f} s) in {found.elapsed_s:.2f} s: "
+              f"{found.frames_per_s:.0f} frames/s with the {found.detector} detector")
 
 
 @app.command()

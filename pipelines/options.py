@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from sceneline.transforms.analyze import AnalysisConfig
+from sceneline.transforms.analyze import DEFAULT_SEGMENT_S, AnalysisConfig
 from sceneline.transforms.detection import DEFAULT_DETECTOR
 from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE
 from sceneline.transforms.model_spec import DEFAULT_VISUAL_MODEL
@@ -67,6 +67,9 @@ class SceneLineOptions(PipelineOptions):
         g.add_argument("--detector", default=DEFAULT_DETECTOR, help="Shot detector name.")
         g.add_argument("--keyframe_max_side", type=int, default=KEYFRAME_MAX_SIDE)
         g.add_argument("--decode_threads", type=int, default=0, help="FFmpeg decode threads (0: auto).")
+        g.add_argument("--segment_s", type=float, default=DEFAULT_SEGMENT_S,
+                       help="Videos at least twice this long are analysed in segments of about this many "
+                            "seconds, spread over workers (0: never split).")
         g.add_argument("--thumbnails", default=f"{DEFAULT_HOME}/thumbnails",
                        help="Folder or gs:// prefix for scene thumbnails.")
         g.add_argument("--dead_letter", default=f"{DEFAULT_HOME}/dead_letters",
@@ -130,7 +133,7 @@ def store_config_from(opts: PipelineOptions) -> StoreConfig:
 def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:
     o = opts.view_as(SceneLineOptions)
     return AnalysisConfig(detector=o.detector, keyframe_max_side=o.keyframe_max_side,
-                          decode_threads=o.decode_threads, hwaccel=o.hwaccel)
+                          decode_threads=o.decode_threads, hwaccel=o.hwaccel, segment_s=o.segment_s)
 
 
 def runner_of(opts: PipelineOptions) -> str:

@@ -116,3 +116,31 @@ def test_serve_lets_other_processes_use_the_folder_and_cleans_up(indexed):
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     assert not advert.exists()
+
+
+def test_detect_prints_shots_and_transitions_as_json(tmp_path):
+    result = sceneline("detect", str(media("videos/psd_testvideo.mp4")), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["detector"] == "hybrid" and found["frames"] == 720
+    shots, transitions = found["shots"], found["transitions"]
+    # Shots tile the video; each one after the first starts at a transition of the same kind.
+    assert shots[0]["start_frame"] == 0 and shots[-1]["end_frame"] == found["frames"] - 1
+    assert shots[-1]["end_s"] == pytest.approx(found["duration_s"])
+    for a, b in zip(shots, shots[1:]):
+        assert a["end_frame"] + 1 == b["start_frame"] and a["end_s"] == b["start_s"]
+    assert [(s["start_frame"], s["transition_in"]) for s in shots[1:]] == [(t["frame"], t["kind"]) for t in transitions]
+    assert {t["kind"] for t in transitions} == {"cut", "fade", "dissolve"}
+    for t in transitions:
+        assert t["start_frame"] <= t["frame"] <= t["end_frame"] + 1 and t["start_s"] <= t["time_s"]
+
+
+def test_detect_with_another_detector_and_a_bad_file(tmp_path):
+    result = sceneline("detect", str(media("groundtruth/gt_hardcuts.mp4")), "--detector", "content", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "16 shots" in result.stdout and "15 transitions" in result.stdout
+    (tmp_path / "notes.mp4").write_text("not a video")
+    bad = sceneline("detect", str(tmp_path / "notes.mp4"), cwd=tmp_path)
+    assert bad.returncode == 2 and "cannot be read as a video" in bad.stderr
+    unknown = sceneline("detect", str(media("groundtruth/gt_hardcuts.mp4")), "--detector", "nope", cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown detector 'nope'" in unknown.stderr

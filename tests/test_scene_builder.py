@@ -44,3 +44,29 @@ def test_boundary_that_adds_nothing_is_ignored():
     builder.saw_frame(0, 0.0)
     builder.add_candidate(0, 0.0, np.zeros((2, 2, 3), np.uint8))
     assert builder.add_boundary(Boundary(frame=0, time_s=0.0)) is None
+
+
+def test_boundaries_that_arrive_late_still_get_keyframes_from_the_middle_of_their_shot():
+    # Detectors look ahead, so a boundary reaches the builder seconds after its frame.
+    fps, late, cuts = 25, 300, [100, 200, 1500]
+    builder = SceneBuilder(settle_s=2 * late / fps)
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    scenes = []
+    for i in range(3000):
+        t = i / fps
+        builder.saw_frame(i, t)
+        if builder.wants_candidate(t):
+            builder.add_candidate(i, t, rgb)
+        arrived = i - late
+        if arrived in cuts:
+            scenes.append(builder.add_boundary(Boundary(frame=arrived, time_s=arrived / fps, kind=TransitionKind.CUT)))
+        # Bounded: the settling stretch (4 a second over 24 s) plus one shot's thinned candidates.
+        assert len(builder._candidates) <= builder.policy.max_candidates + 4 * 24 + 1
+    scenes.append(builder.finish(3000 / fps))
+    assert [(s.start_frame, s.end_frame) for s in scenes] == [(0, 99), (100, 199), (200, 1499), (1500, 2999)]
+    for s in scenes:
+        middle = (s.start_frame + s.end_frame) / 2
+        shot_frames = s.end_frame - s.start_frame + 1
+        assert s.keyframes and all(s.start_frame <= k.frame <= s.end_frame for k in s.keyframes)
+        if len(s.keyframes) == 1:
+            assert abs(s.keyframes[0].frame - middle) <= 0.1 * shot_frames

@@ -1,14 +1,16 @@
-"""Analyse one asset: probe, decode once, detect shots, and take keyframes (video), or make the
-single scene of an image. Every failure names the stage it happened in."""
+"""Analyse one asset: probe, decode once, detect shots, and take keyframes (video, through
+segments.py), or make the single scene of an image. Every failure names the stage it happened in.
+
+`AnalyzeMedia` is the Beam step: long videos are split into segments that spread over workers
+and are stitched back; everything else is analysed whole.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import apache_beam as beam
-import av
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -23,33 +25,23 @@ from sceneline.schemas import (
     ProbeInfo,
     Scene,
 )
-from sceneline.transforms.decode import FrameDecoder
-from sceneline.transforms.detection import DEFAULT_DETECTOR, create_detector
-from sceneline.transforms.hwaccel import open_input
-from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within, keyframe_rgb
-from sceneline.transforms.media_io import is_local, local_path, open_for_read
+from sceneline.transforms.detection import DEFAULT_DETECTOR
+from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within
+from sceneline.transforms.media_io import open_for_read
 from sceneline.transforms.metrics import count, timed
-from sceneline.transforms.probe import display_size, probe_container, reconcile_with_decode, video_stream
-from sceneline.transforms.scenes import KeyframePolicy, SceneBuilder
+from sceneline.transforms.scenes import KeyframePolicy
+from sceneline.transforms.segments import (
+    AnalyzeSegment,
+    PlanSegments,
+    StitchSegments,
+    analyze_video,
+    check_not_truncated,
+)
+from sceneline.transforms.stages import StageError, stage
 
 
-class StageError(Exception):
-    """An exception raised inside a named stage; the original is the cause."""
-
-    def __init__(self, stage: FailureStage, cause: BaseException):
-        super().__init__(str(cause))
-        self.stage = stage
-        self.cause = cause
-
-
-@contextlib.contextmanager
-def stage(name: FailureStage) -> Iterator[None]:
-    try:
-        yield
-    except StageError:
-        raise
-    except Exception as exc:
-        raise StageError(name, exc) from exc
+# Videos at least twice this long are analysed in segments of about this length (segments.py).
+DEFAULT_SEGMENT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -60,79 +52,11 @@ class AnalysisConfig:
     decode_threads: int = 0
     max_frames: int | None = None
     hwaccel: str | None = None  # e.g. "cuda": decode on the GPU where there is one
+    segment_s: float = DEFAULT_SEGMENT_S  # 0: never split a video
 
 
-@contextlib.contextmanager
-def _open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.InputContainer]:
-    # Local files go to FFmpeg by path (its own I/O is fastest); others through FileSystems.
-    if is_local(uri):
-        with open_input(local_path(uri), hwaccel) as container:
-            yield container
-    else:
-        with open_for_read(uri) as f, open_input(f, hwaccel) as container:
-            yield container
-
-
-# Below this share of the stated duration, a file counts as truncated. Not higher: real files
-# often state the duration of an audio track that outlasts the video.
-TRUNCATED_BELOW = 0.75
-
-
-def check_not_truncated(claimed_s: float | None, decoded_s: float, *, limited: bool) -> None:
-    if limited or not claimed_s or claimed_s < 1.0:
-        return
-    if decoded_s < TRUNCATED_BELOW * claimed_s:
-        raise StageError(FailureStage.DECODE, MediaError(
-            f"truncated or damaged: the container states {claimed_s:.2f} s but only {decoded_s:.2f} s "
-            "of video decodes"))
-
-
-def analyze_video(asset: MediaAsset, config: AnalysisConfig) -> AnalyzedAsset:
-    with contextlib.ExitStack() as resources:
-        with stage(FailureStage.PROBE):
-            container = resources.enter_context(_open_video(asset.uri, config.hwaccel))
-            probe = probe_container(container, asset.size_bytes)
-            stream = video_stream(container)
-            fps = probe.avg_fps or probe.real_fps or 25.0
-            detector = create_detector(config.detector, fps)
-        decoder = FrameDecoder(container, stream, small_size=detector.input_size,
-                               small_format=detector.input_format, threads=config.decode_threads,
-                               max_frames=config.max_frames)
-        builder = SceneBuilder(config.keyframe_policy)
-        scenes: list[Scene] = []
-        display: tuple[int, int] | None = None
-        with stage(FailureStage.DECODE):
-            for df in decoder:
-                if display is None:  # rotation is known once the first frame is out
-                    display = display_size(probe.width, probe.height, probe.sample_aspect,
-                                           decoder.stats.rotation)
-                builder.saw_frame(df.index, df.time_s)
-                if builder.wants_candidate(df.time_s):
-                    rgb = keyframe_rgb(df.frame, *display, decoder.stats.rotation, config.keyframe_max_side)
-                    builder.add_candidate(df.index, df.time_s, rgb)
-                for boundary in detector.process(df.index, df.time_s, df.small):
-                    if (scene := builder.add_boundary(boundary)) is not None:
-                        scenes.append(scene)
-        with stage(FailureStage.DETECT):
-            for boundary in detector.flush():
-                if (scene := builder.add_boundary(boundary)) is not None:
-                    scenes.append(scene)
-            if (last := builder.finish(decoder.stats.span_s)) is not None:
-                scenes.append(last)
-    stats = decoder.stats
-    check_not_truncated(probe.claimed_duration_s, stats.span_s, limited=config.max_frames is not None
-                        and stats.frames >= config.max_frames)
-    probe = reconcile_with_decode(probe, decoded_frames=stats.frames, decoded_span_s=stats.span_s,
-                                  decode_errors=stats.errors, rotation=stats.rotation)
-    if stats.stopped_early:
-        probe.warnings.append(stats.stopped_early)
-    if stats.discontinuities:
-        probe.warnings.append(f"timestamps jumped back {stats.discontinuities} time(s); the timeline "
-                              "continues across each jump")
-    if stats.timestamp_repairs:
-        probe.warnings.append(f"{stats.timestamp_repairs} frames had missing or non-increasing "
-                              "timestamps and were given estimated times")
-    return AnalyzedAsset(asset=asset, probe=probe, scenes=scenes)
+__all__ = ["AnalysisConfig", "AnalyzeAssets", "AnalyzeMedia", "StageError", "analyze_asset", "analyze_video",
+           "check_not_truncated", "stage"]
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
@@ -210,3 +134,34 @@ class AnalyzeAssets(beam.DoFn):
         except Exception as exc:  # outside any named stage: still the asset's failure, not the run's
             yield beam.pvalue.TaggedOutput(self.FAILED_TAG, Failure.from_exception(
                 exc, uri=asset.uri, stage=FailureStage.DECODE, asset_id=asset.asset_id))
+
+
+class AnalyzeMedia(beam.PTransform):
+    """MediaAssets -> {"analyzed": AnalyzedAsset, "failed": Failure}.
+
+    plan segments -> (long videos) reshuffle -> decode + detect per segment -> group by asset ->
+    stitch; images, short videos and videos that cannot be split go through AnalyzeAssets whole.
+    """
+
+    def __init__(self, config: AnalysisConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, assets):
+        planned = assets | "PlanSegments" >> beam.ParDo(PlanSegments(self._config)).with_outputs(
+            PlanSegments.WHOLE_TAG, main="segments")
+        whole = planned[PlanSegments.WHOLE_TAG] | "AnalyzeWhole" >> beam.ParDo(
+            AnalyzeAssets(self._config)).with_outputs(AnalyzeAssets.FAILED_TAG, main="analyzed")
+        stitched = (
+            planned.segments
+            | "SpreadSegments" >> beam.Reshuffle()
+            | "AnalyzeSegments" >> beam.ParDo(AnalyzeSegment(self._config))
+            | "GroupSegments" >> beam.GroupByKey()
+            | "Stitch" >> beam.ParDo(StitchSegments(self._config)).with_outputs(
+                StitchSegments.FAILED_TAG, main="analyzed")
+        )
+        return {
+            "analyzed": (whole.analyzed, stitched.analyzed) | "AllAnalyzed" >> beam.Flatten(),
+            "failed": (whole[AnalyzeAssets.FAILED_TAG], stitched[StitchSegments.FAILED_TAG])
+            | "AllAnalyzeFailures" >> beam.Flatten(),
+        }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
+
+import av
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -43,3 +46,18 @@ def write_bytes(uri: str, data: bytes) -> None:
 
 def join(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts)
+
+
+@contextlib.contextmanager
+def open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.InputContainer]:
+    """Open a media file with PyAV. Local files go to FFmpeg by path (its own I/O is fastest);
+    others are read through Beam FileSystems. `hwaccel` (e.g. "cuda") decodes on the GPU when
+    it works here, in software otherwise (transforms/hwaccel.py)."""
+    from sceneline.transforms.hwaccel import open_input
+
+    if is_local(uri):
+        with open_input(local_path(uri), hwaccel) as container:
+            yield container
+    else:
+        with open_for_read(uri) as f, open_input(f, hwaccel) as container:
+            yield container

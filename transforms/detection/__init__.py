@@ -6,11 +6,18 @@ from typing import Callable
 
 from sceneline.transforms.detection.base import Boundary, ShotDetector
 from sceneline.transforms.detection.content import ContentDetector
+from sceneline.transforms.detection.gradual import GradualDetector
+from sceneline.transforms.detection.hybrid import HybridDetector
+from sceneline.transforms.detection.transnet import TransNetV2Detector
 
-DEFAULT_DETECTOR = "content"
+# Chosen by benchmarks/reports/shot_detection.md: every kind of transition at the speed of decoding.
+DEFAULT_DETECTOR = "hybrid"
 
 _REGISTRY: dict[str, Callable[..., ShotDetector]] = {
     ContentDetector.name: ContentDetector,
+    GradualDetector.name: GradualDetector,
+    HybridDetector.name: HybridDetector,
+    TransNetV2Detector.name: TransNetV2Detector,
 }
 
 
