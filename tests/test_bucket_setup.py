@@ -14,7 +14,7 @@ import pytest
 
 from emulators import pubsub_emulator  # noqa: F401 (fixture)
 from sceneline.pipelines.bucket_setup import NOTIFIED_EVENTS, BucketSetup, setup_bucket
-from stream_process import sceneline_command
+from sceneline.benchmarks.stream_process import sceneline_command
 
 
 def test_setup_makes_topics_and_a_subscription_with_a_dead_letter_policy_once(pubsub_emulator):

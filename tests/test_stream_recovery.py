@@ -15,7 +15,7 @@ from emulators import bucket_events, pubsub_emulator  # noqa: F401 (fixtures)
 from sceneline.schemas import AssetStatus
 from sceneline.schemas.ids import asset_id_for_object
 from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
-from stream_process import StreamProcess
+from sceneline.benchmarks.stream_process import StreamProcess
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ long video's many keyframes are split into chunks of the batch size.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Optional, Sequence
 
 import apache_beam as beam
@@ -26,6 +27,18 @@ def image_count(element: Any) -> int:
     if isinstance(element, tuple) and len(element) == 2 and isinstance(element[1], (list, tuple)):
         return max(1, len(element[1]))
     return max(1, len(element))
+
+
+@functools.lru_cache(maxsize=2)
+def _process_model(spec_text: str, device: str, num_threads: int | None) -> ClipModel:
+    """One model per process. RunInference keeps its model in a weakly referenced cache that
+    holds one object alive at a time, and the local streaming runner sets a DoFn up for every
+    bundle (each setup acquires another cached object first), so without this strong reference
+    every bundle would load the model again."""
+    spec = parse_clip_spec(spec_text)
+    if spec is None:
+        raise ValueError("the image embedding handler needs a model spec, not 'none'")
+    return load_clip(spec, device=device, num_threads=num_threads, image_only=True)
 
 
 class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
@@ -57,10 +70,7 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
         self._num_threads = num_threads
 
     def load_model(self) -> ClipModel:
-        spec = parse_clip_spec(self._spec_text)
-        if spec is None:
-            raise ValueError("the image embedding handler needs a model spec, not 'none'")
-        return load_clip(spec, device=self._device, num_threads=self._num_threads, image_only=True)
+        return _process_model(self._spec_text, self._device, self._num_threads)
 
     def run_inference(self, batch: Sequence[Images], model: ClipModel,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:

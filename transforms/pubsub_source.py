@@ -168,15 +168,20 @@ def delivery_of_beam_message(message: Any, subscription: str) -> PubsubDelivery:
 
 
 POLL_TIMER = TimerSpec("poll", TimeDomain.REAL_TIME)
+AWAKE_TIMER = TimerSpec("awake", TimeDomain.REAL_TIME)
 
 
 class PollSubscription(beam.DoFn):
-    """(subscription, None) -> PubsubDelivery for every message, for as long as the pipeline runs."""
+    """(subscription, None) -> PubsubDelivery for every message, for as long as the pipeline runs.
+
+    The runner sends every firing's output on through the whole pipeline, as one bundle per
+    step even when empty, so polls are kept few: while messages are in the pipeline the next
+    poll is a while off (KeepRunnerAwake keeps the runner going meanwhile); when none are, a
+    poll waits for the next message and takes it the moment it arrives."""
 
     MAX_PER_POLL = 16
-    # The runner has one worker thread: a poll waits long only when nothing is in the pipeline.
-    IDLE_WAIT_S = 1.0
-    BUSY_WAIT_S = 0.01
+    IDLE_WAIT_S = 5.0  # the longest an idle poll blocks the runner's one worker thread (it wakes on arrival)
+    BUSY_POLL_S = 0.5  # how soon, while busy, newly received messages are taken
 
     def __init__(self, settings: PullSettings):
         super().__init__()
@@ -188,13 +193,25 @@ class PollSubscription(beam.DoFn):
 
     @on_timer(POLL_TIMER)
     def poll(self, subscription=beam.DoFn.KeyParam, timer=beam.DoFn.TimerParam(POLL_TIMER)) -> Iterator:
-        # The next poll is due at once: the runner keeps going only while a timer is due (this
-        # step's input is done), so the waiting is done in take() instead.
-        timer.set(Timestamp.now())
         inbox = inbox_for(subscription, self._settings)
-        wait_s = self.BUSY_WAIT_S if inbox.in_flight() else self.IDLE_WAIT_S
-        for message in inbox.take(self.MAX_PER_POLL, wait_s):
+        messages = inbox.take(self.MAX_PER_POLL, wait_s=0 if inbox.in_flight() else self.IDLE_WAIT_S)
+        busy = inbox.in_flight() > 0
+        timer.set(Timestamp.now() + (self.BUSY_POLL_S if busy else 0))
+        for message in messages:
             yield delivery_of(message, subscription)
+
+
+class KeepRunnerAwake(beam.DoFn):
+    """A timer that is always due, on a step whose output nobody reads (so firing it costs one
+    empty bundle). The runner ends a pipeline whose inputs are done once no work is scheduled
+    and no timer is due, which would end the stream while the next poll is still ahead."""
+
+    def process(self, _element: Any, timer=beam.DoFn.TimerParam(AWAKE_TIMER)) -> None:
+        timer.set(Timestamp.now())
+
+    @on_timer(AWAKE_TIMER)
+    def again(self, timer=beam.DoFn.TimerParam(AWAKE_TIMER)) -> None:
+        timer.set(Timestamp.now())
 
 
 class ReadDeliveries(beam.PTransform):
@@ -209,6 +226,9 @@ class ReadDeliveries(beam.PTransform):
 
     def expand(self, pbegin):
         if self._local:
+            _ = (pbegin
+                 | "Awake" >> beam.Create([("awake", None)])
+                 | "KeepRunnerAwake" >> beam.ParDo(KeepRunnerAwake()))
             return (pbegin
                     | "Subscription" >> beam.Create([(self._subscription, None)])
                     | "Poll" >> beam.ParDo(PollSubscription(self._settings)))

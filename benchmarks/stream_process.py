@@ -1,5 +1,5 @@
-"""`sceneline stream` as a child process for tests: start it, read the outcome of each event it
-reports (--json prints one JSON object a line), wait for outcomes, stop or kill it."""
+"""`sceneline stream` as a child process, for tests and benchmarks: start it, read the outcome of
+each event it reports (--json prints one JSON object a line), wait for outcomes, stop or kill it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 OutcomeTest = Callable[[dict], bool]
+
+
+class StreamExited(RuntimeError):
+    pass
 
 
 def sceneline_command() -> list[str]:
@@ -47,11 +51,16 @@ class StreamProcess:
     def log(self) -> str:
         return self._stderr.read_text()
 
+    def _check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise StreamExited(f"sceneline stream exited with code {self.process.returncode}:\n{self.log()}")
+
     def wait_ready(self, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
         while "streaming" not in self.log():
-            assert self.process.poll() is None, f"sceneline stream exited:\n{self.log()}"
-            assert time.monotonic() < deadline, f"sceneline stream did not start:\n{self.log()}"
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sceneline stream did not start in {timeout_s} s:\n{self.log()}")
             time.sleep(0.2)
 
     def wait_for(self, test: OutcomeTest, count: int = 1, timeout_s: float = 120) -> list[dict]:
@@ -62,9 +71,10 @@ class StreamProcess:
                 found = [o for o in self.outcomes if test(o)]
                 if len(found) >= count:
                     return found
-                assert self.process.poll() is None, f"sceneline stream exited:\n{self.log()}"
+                self._check_alive()
                 remaining = deadline - time.monotonic()
-                assert remaining > 0, (f"waited {timeout_s} s for {count} outcome(s), have {len(found)}; "
+                if remaining <= 0:
+                    raise TimeoutError(f"waited {timeout_s} s for {count} outcome(s), have {len(found)}; "
                                        f"all: {self.outcomes}\n{self.log()[-3000:]}")
                 self._changed.wait(timeout=min(remaining, 1.0))
 
