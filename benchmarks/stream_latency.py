@@ -65,7 +65,7 @@ def _summary(values: list[float]) -> dict:
             "min": round(float(array.min()), 3), "max": round(float(array.max()), 3)}
 
 
-def measure(clip: Path, uploads: int, visual_model: str, extra: list[str]) -> dict:
+def measure(clip: Path, uploads: int, visual_model: str, extra: list[str], command: str) -> dict:
     from sceneline.transforms.store import SceneStore, StoreConfig
 
     work = Path(tempfile.mkdtemp(prefix="sceneline-stream-bench-"))
@@ -87,8 +87,7 @@ def measure(clip: Path, uploads: int, visual_model: str, extra: list[str]) -> di
             finally:
                 stream.stop()
     return {
-        "command": " ".join(["python -m sceneline.benchmarks.stream_latency", "--clip", str(clip), "--uploads",
-                             str(uploads), "--visual-model", visual_model, *extra]),
+        "command": command,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
                     "load_before": [round(x, 2) for x in load_before],
                     "load_after": [round(x, 2) for x in os.getloadavg()]},
@@ -112,7 +111,7 @@ def write_report(result: dict, folder: Path) -> Path:
         f"`{result['command']}`",
         "",
         f"- clip: {clip['file']}, {clip['width']}x{clip['height']} {clip['codec']}, {clip['duration_s']} s, "
-        f"{clip['bytes']} bytes; {result['uploads'][0]['scenes']} scenes",
+        f"{clip['bytes']} bytes; {result['uploads'][0]['scenes']} scene(s) found",
         f"- model: {result['visual_model']}"
         + (" (the real architecture with random weights: the same cost as trained weights)"
            if result["visual_model"].endswith(":random") else ""),
@@ -147,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--visual-model", default="ViT-B-32:random")
     parser.add_argument("--report-dir", default="benchmarks/reports")
     args, extra = parser.parse_known_args(argv)
-    result = measure(Path(args.clip).resolve(), args.uploads, args.visual_model, extra)
+    command = " ".join(["python -m sceneline.benchmarks.stream_latency", *(sys.argv[1:] if argv is None else argv)])
+    result = measure(Path(args.clip).resolve(), args.uploads, args.visual_model, extra, command)
     report = write_report(result, Path(args.report_dir))
     print(report.read_text())
 

@@ -56,13 +56,12 @@ from sceneline.transforms.pubsub_source import (
     AcknowledgeDeliveries,
     PullSettings,
     ReadDeliveries,
+    check_subscription,
     close_inboxes,
 )
 from sceneline.transforms.sinks import RecordFailures, RecordStatus
 from sceneline.transforms.store import StoreConfig
 from sceneline.transforms.store_gateway import advertised_url, serve_folder
-
-log = logging.getLogger(__name__)
 
 LOCAL_STREAM_RUNNER = "BundleBasedDirectRunner"
 OUTCOME_LOGGER = "sceneline.stream.outcomes"
@@ -216,6 +215,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     pull_settings_from(opts)  # checked before any work
 
     use_emulator_credentials()
+    check_subscription(so.subscription)
     visual = preflight(so.visual_model, offline=so.offline)
     store_config = store_config_from(opts)
     prepare_store(store_config, visual)

@@ -1,12 +1,9 @@
-"""Fixtures for the Google Cloud emulators (sceneline.benchmarks.gcp_emulators starts them).
+"""Fixtures for the Google Cloud emulators (sceneline.benchmarks.gcp_emulators starts them);
+tests/conftest.py makes them available to every test module.
 
-Import the fixtures a test module needs:
-
-    from emulators import bucket_events, pubsub_emulator  # noqa: F401
-
-`pubsub_emulator` is one emulator for the session; `bucket_events` gives each test module a
-topic of its own and a fake-gcs-server that notifies it of every upload and delete in any
-bucket, with helpers to make buckets and subscriptions.
+`pubsub_emulator` is one emulator for the session (nothing starts unless a test asks for it);
+`bucket_events` gives each test module a topic of its own and a fake-gcs-server that notifies
+it of every upload and delete in any bucket, with helpers to make buckets and subscriptions.
 """
 
 from __future__ import annotations

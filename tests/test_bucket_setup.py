@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from emulators import pubsub_emulator  # noqa: F401 (fixture)
 from sceneline.pipelines.bucket_setup import NOTIFIED_EVENTS, BucketSetup, setup_bucket
 from sceneline.benchmarks.stream_process import sceneline_command
 

@@ -14,7 +14,6 @@ import pytest
 
 from clips import write_shots
 from conftest import media
-from emulators import bucket_events, pubsub_emulator  # noqa: F401 (fixtures)
 from sceneline.pipelines.search import search_scenes
 from sceneline.schemas import AssetStatus, SearchRequest
 from sceneline.schemas.ids import asset_id_for_object

@@ -13,7 +13,6 @@ import uuid
 import pytest
 
 from conftest import media
-from emulators import bucket_events, pubsub_emulator  # noqa: F401 (fixtures)
 from sceneline.pipelines import stream_index
 from sceneline.transforms.embed import ClipImageEmbeddingHandler
 from sceneline.transforms.store import close_shared_clients

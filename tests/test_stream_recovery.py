@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emulators import bucket_events, pubsub_emulator  # noqa: F401 (fixtures)
 from sceneline.schemas import AssetStatus
 from sceneline.schemas.ids import asset_id_for_object
 from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients

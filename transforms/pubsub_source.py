@@ -43,6 +43,24 @@ from sceneline.schemas.events import PubsubDelivery
 log = logging.getLogger(__name__)
 
 
+class SubscriptionError(ValueError):
+    """The subscription cannot be read (it does not exist, or access is denied)."""
+
+
+def check_subscription(subscription: str) -> None:
+    """Fail before any work when the subscription cannot be read."""
+    from google.api_core import exceptions
+    from google.cloud import pubsub_v1
+
+    with pubsub_v1.SubscriberClient() as client:
+        try:
+            client.get_subscription(subscription=subscription, timeout=30)
+        except exceptions.NotFound:
+            raise SubscriptionError(f"no subscription {subscription}; `sceneline setup-bucket` makes one") from None
+        except exceptions.GoogleAPICallError as exc:
+            raise SubscriptionError(f"cannot read subscription {subscription}: {exc.message}") from None
+
+
 @dataclass(frozen=True)
 class PullSettings:
     """How much this process holds at once, and how soon a crash's messages come back."""
@@ -83,7 +101,10 @@ class SubscriptionInbox:
             return len(self._held)
 
     def take(self, max_messages: int, wait_s: float) -> list[Any]:
-        """Up to max_messages received messages; waits up to wait_s for the first."""
+        """Up to max_messages received messages; waits up to wait_s for the first. Raises
+        SubscriptionError when the streaming pull has stopped on an error."""
+        if self._pull.done() and self._pull.exception() is not None:
+            raise SubscriptionError(f"pulling {self.subscription} failed: {self._pull.exception()}")
         taken = []
         try:
             taken.append(self._queue.get(timeout=wait_s))
