@@ -1,33 +1,27 @@
-"""Time from upload to searchable with `sceneline stream`, on this machine.
+"""Stream: time from upload to searchable with `sceneline stream`, on this machine.
 
-    python -m sceneline.benchmarks.stream_latency [--clip PATH] [--uploads 20] [--visual-model SPEC]
+    python -m sceneline.benchmarks.stream_latency               # 20 uploads of a short clip
+    python -m sceneline.benchmarks.stream_latency --quick       # 2 uploads (CI smoke test)
 
 Starts the Pub/Sub emulator and fake-gcs-server (which sends real bucket notifications), runs the
 real `sceneline stream` console script on a fresh local index, uploads the clip once to warm up
 (the model loads with the first batch), then uploads it N more times under new names, one after
 another, and times each from the start of its upload until its scenes are in the index, polled
-from this process through the stream's gateway, the way `sceneline search` reaches them. Run from
-the repository root with the test extra installed (pip install -e ".[test]"). Writes
-benchmarks/reports/stream_latency.md and .json.
+from this process through the stream's gateway, the way `sceneline search` reaches them. Needs
+the test extra (fake-gcs-server) and the Pub/Sub emulator (see README, Streaming).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from sceneline.benchmarks import gcp_emulators
+from sceneline.benchmarks.common import Report, benchmark_parser, median, percentile
 from sceneline.benchmarks.stream_process import StreamProcess
 
-DEFAULT_CLIP = "../shared/media/videos/moviepy_chaplin.mp4"
+CLIP = "videos/moviepy_chaplin.mp4"  # 640x360 H.264, 9.6 s
 POLL_S = 0.02
 
 
@@ -55,21 +49,14 @@ def _time_one(bucket, stream: StreamProcess, store, clip: Path, name: str) -> di
         time.sleep(POLL_S)
     searchable = time.monotonic()
     [outcome] = stream.wait_for(lambda o: o["asset_id"] == asset_id and o["kind"] == "indexed")
-    return {"name": name, "upload_s": round(uploaded - started, 3), "searchable_s": round(searchable - started, 3),
+    return {"name": name, "upload_s": uploaded - started, "searchable_s": searchable - started,
             "scenes": outcome["scene_count"]}
 
 
-def _summary(values: list[float]) -> dict:
-    array = np.asarray(values)
-    return {"median": round(float(np.median(array)), 3), "p95": round(float(np.percentile(array, 95)), 3),
-            "min": round(float(array.min()), 3), "max": round(float(array.max()), 3)}
-
-
-def measure(clip: Path, uploads: int, visual_model: str, extra: list[str], command: str) -> dict:
-    from sceneline.transforms.store import SceneStore, StoreConfig
+def measure(clip: Path, uploads: int, visual_model: str, extra: list[str]) -> dict:
+    from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
 
     work = Path(tempfile.mkdtemp(prefix="sceneline-stream-bench-"))
-    load_before = os.getloadavg()
     with gcp_emulators.pubsub_emulator(work / "pubsub.log") as pubsub:
         topic = pubsub.create_topic("uploads")
         with gcp_emulators.fake_gcs_server(pubsub, topic, work) as events:
@@ -85,71 +72,60 @@ def measure(clip: Path, uploads: int, visual_model: str, extra: list[str], comma
                 warm_up = _time_one(bucket, stream, store, clip, "warmup/clip.mp4")
                 timed = [_time_one(bucket, stream, store, clip, f"timed/clip_{i:03d}.mp4") for i in range(uploads)]
             finally:
+                close_shared_clients()
                 stream.stop()
+    searchable = [t["searchable_s"] for t in timed]
     return {
-        "command": command,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
-                    "load_before": [round(x, 2) for x in load_before],
-                    "load_after": [round(x, 2) for x in os.getloadavg()]},
-        "clip": _clip_info(clip),
-        "visual_model": visual_model,
-        "stream_ready_s": round(ready_s, 2),
-        "warm_up": warm_up,
-        "searchable_s": _summary([t["searchable_s"] for t in timed]),
-        "upload_s": _summary([t["upload_s"] for t in timed]),
-        "uploads": timed,
+        "clip": _clip_info(clip), "visual_model": visual_model, "uploads": len(timed),
+        "stream_ready_s": ready_s, "warm_up_s": warm_up["searchable_s"],
+        "median_s": median(searchable), "p95_s": percentile(searchable, 95),
+        "min_s": min(searchable), "max_s": max(searchable),
+        "upload_median_s": median([t["upload_s"] for t in timed]),
+        "per_upload": timed,
     }
 
 
-def write_report(result: dict, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "stream_latency.json").write_text(json.dumps(result, indent=2))
-    s, u, clip = result["searchable_s"], result["upload_s"], result["clip"]
-    lines = [
-        "# Stream latency: upload to searchable",
-        "",
-        f"`{result['command']}`",
-        "",
-        f"- clip: {clip['file']}, {clip['width']}x{clip['height']} {clip['codec']}, {clip['duration_s']} s, "
-        f"{clip['bytes']} bytes; {result['uploads'][0]['scenes']} scene(s) found",
-        f"- model: {result['visual_model']}"
-        + (" (the real architecture with random weights: the same cost as trained weights)"
-           if result["visual_model"].endswith(":random") else ""),
-        f"- machine: {result['machine']['cpus']} CPUs, {result['machine']['platform']}, load average "
-        f"{result['machine']['load_before']} before, {result['machine']['load_after']} after",
-        "- runner: BundleBasedDirectRunner (`sceneline stream` default), local index folder served to this "
-        "process; Pub/Sub emulator and fake-gcs-server on 127.0.0.1",
-        f"- stream start to ready: {result['stream_ready_s']} s; warm-up upload (model load): "
-        f"{result['warm_up']['searchable_s']} s",
-        "",
-        f"{len(result['uploads'])} uploads, one after another; seconds from the start of each upload until its "
-        "scenes are in the index:",
-        "",
-        "| | median | p95 | min | max |",
-        "|---|---|---|---|---|",
-        f"| upload to searchable | {s['median']} | {s['p95']} | {s['min']} | {s['max']} |",
-        f"| of which the upload itself | {u['median']} | {u['p95']} | {u['min']} | {u['max']} |",
-        "",
-        "p95 by linear interpolation (numpy.percentile). Timings on a shared machine are noisy; compare runs "
-        "on a quiet one.",
-        "",
+def run(clip: Path, uploads: int, visual_model: str, extra: list[str]) -> Report:
+    r = measure(clip, uploads, visual_model, extra)
+    c = r["clip"]
+    report = Report(name="stream", title="Stream: upload to searchable", intro=__doc__.split("\n\n", 2)[2])
+    report.figures.update(r)
+    report.table(["figure", "seconds"], [
+        ["upload to searchable, median", r["median_s"]],
+        ["upload to searchable, p95", r["p95_s"]],
+        ["upload to searchable, min / max", f"{r['min_s']:.3g} / {r['max_s']:.3g}"],
+        ["of which the upload itself (median)", r["upload_median_s"]],
+        ["first upload (loads the model)", r["warm_up_s"]],
+        ["stream start to ready", r["stream_ready_s"]],
+    ], caption=f"{r['uploads']} uploads of {c['file']} ({c['width']}x{c['height']} {c['codec']}, "
+               f"{c['duration_s']} s, {r['per_upload'][0]['scenes']} scene(s)), one after another")
+
+    def draw(ax) -> None:
+        ax.plot(range(1, r["uploads"] + 1), [t["searchable_s"] for t in r["per_upload"]], marker="o")
+        ax.set_xlabel("upload")
+        ax.set_ylabel("seconds to searchable")
+        ax.set_ylim(bottom=0)
+
+    report.chart("stream_latency.png", draw, "seconds from upload to searchable, per upload")
+    report.notes += [
+        f"Visual model {visual_model}" + (": the real architecture with random weights (the same cost as "
+                                          "trained weights)" if visual_model.endswith(":random") else "") + ".",
+        "Runner: BundleBasedDirectRunner (the `sceneline stream` default), local index folder; the Pub/Sub "
+        "emulator and fake-gcs-server on 127.0.0.1.",
+        "p95 by linear interpolation.",
     ]
-    path = folder / "stream_latency.md"
-    path.write_text("\n".join(lines))
-    return path
+    return report
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clip", default=DEFAULT_CLIP, help="The short clip to upload.")
-    parser.add_argument("--uploads", type=int, default=20, help="Timed uploads (after one warm-up).")
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--uploads", type=int, default=20, help="timed uploads, after one warm-up")
+    parser.add_argument("--clip", type=Path, default=None, help=f"default: MEDIA/{CLIP}")
     parser.add_argument("--visual-model", default="ViT-B-32:random")
-    parser.add_argument("--report-dir", default="benchmarks/reports")
     args, extra = parser.parse_known_args(argv)
-    command = " ".join(["python -m sceneline.benchmarks.stream_latency", *(sys.argv[1:] if argv is None else argv)])
-    result = measure(Path(args.clip).resolve(), args.uploads, args.visual_model, extra, command)
-    report = write_report(result, Path(args.report_dir))
-    print(report.read_text())
+    uploads = 2 if args.quick else args.uploads
+    report = run((args.clip or args.media / CLIP).resolve(), uploads, args.visual_model, extra)
+    print(report.write(args.out))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from sceneline.schemas import AssetRecord, AssetStatus, InputFile, MediaAsset
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
+from sceneline.transforms.embed import ClipImageEmbeddingHandler
 from sceneline.transforms.gcp_env import use_emulator_credentials
 from sceneline.transforms.media_io import join
 from sceneline.transforms.metrics import counters, inference_seconds, stage_seconds
