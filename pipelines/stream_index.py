@@ -123,7 +123,7 @@ def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, 
     embedding = None
     if visual_spec:
         # Locally a batch is what one poll took, up to the batch size (see
-        # transforms/pubsub_source.py for why the watermark-driven batching is left out there).
+        # transforms/pubsub_source.py for why RunInference's stateful batching is left out there).
         embedding = embedding_handler_from(opts, visual_spec, streaming=True,
                                            batch_wait_s=None if local else so.embed_batch_wait_s)
     settings = IndexSettings(store=store, run_id=run_id, analysis=analysis_config_from(opts),

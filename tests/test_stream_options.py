@@ -78,3 +78,18 @@ def test_on_remote_runners_the_pipeline_reads_with_beam_and_spreads_and_batches_
     assert any("Index/SpreadOverWorkers" in label for label in labels)
     assert any("_pardo_stateful_batch_elements" in label or "StatefulBatchElements" in label for label in labels)
     assert not any("Read/Poll" in label or "KeepRunnerAwake" in label for label in labels)
+
+
+def test_a_message_from_beams_pubsub_read_becomes_a_delivery_the_runner_acknowledges():
+    from datetime import datetime, timezone
+
+    from sceneline.transforms.pubsub_source import delivery_of_beam_message
+
+    published = datetime(2026, 11, 21, 9, 13, 4, tzinfo=timezone.utc)
+    message = beam.io.PubsubMessage(b'{"name": "x"}', {"eventType": "OBJECT_FINALIZE"}, message_id="7",
+                                    publish_time=published)
+    delivery = delivery_of_beam_message(message, "projects/p1/subscriptions/s1")
+    assert delivery.ack_id is None  # Dataflow acknowledges, after its checkpoint
+    assert (delivery.message_id, delivery.publish_time, delivery.attributes) == \
+        ("7", published, {"eventType": "OBJECT_FINALIZE"})
+    assert delivery.original_message()["data"] == '{"name": "x"}'

@@ -48,15 +48,26 @@ class SubscriptionError(ValueError):
 
 
 def check_subscription(subscription: str) -> None:
-    """Fail before any work when the subscription cannot be read."""
+    """Fail before any work when the subscription does not exist or Pub/Sub cannot be reached.
+    Reading a subscription's settings needs more than consuming it (roles/pubsub.subscriber
+    cannot), so a refusal only warns."""
     from google.api_core import exceptions
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import pubsub_v1
 
-    with pubsub_v1.SubscriberClient() as client:
+    try:
+        client = pubsub_v1.SubscriberClient()
+    except DefaultCredentialsError as exc:
+        raise SubscriptionError(f"no Google credentials to read {subscription} ({exc}); sign in with "
+                                "`gcloud auth application-default login`, or set PUBSUB_EMULATOR_HOST for an "
+                                "emulator") from None
+    with client:
         try:
             client.get_subscription(subscription=subscription, timeout=30)
         except exceptions.NotFound:
             raise SubscriptionError(f"no subscription {subscription}; `sceneline setup-bucket` makes one") from None
+        except exceptions.PermissionDenied as exc:
+            log.warning("cannot check subscription %s (%s); going on", subscription, exc.message)
         except exceptions.GoogleAPICallError as exc:
             raise SubscriptionError(f"cannot read subscription {subscription}: {exc.message}") from None
 
