@@ -64,7 +64,7 @@ def measure(clip: Path, uploads: int, visual_model: str, extra: list[str]) -> di
             subscription = events.subscribe("bench")
             started = time.monotonic()
             stream = StreamProcess(subscription, cwd=work, env={**events.env(), "SCENELINE_OFFLINE": "1"},
-                                   args=["--visual-model", visual_model, *extra])
+                                   args=["--visual-model", visual_model, "--captioner", "none", *extra])
             try:
                 stream.wait_ready()
                 ready_s = time.monotonic() - started
@@ -110,6 +110,8 @@ def run(clip: Path, uploads: int, visual_model: str, extra: list[str]) -> Report
     report.notes += [
         f"Visual model {visual_model}" + (": the real architecture with random weights (the same cost as "
                                           "trained weights)" if visual_model.endswith(":random") else "") + ".",
+        "Scene understanding as in the end-to-end benchmark: no captioner (`--captioner none`), OCR and the "
+        "text model on.",
         "Runner: BundleBasedDirectRunner (the `sceneline stream` default), local index folder; the Pub/Sub "
         "emulator and fake-gcs-server on 127.0.0.1.",
         "p95 by linear interpolation.",

@@ -346,6 +346,16 @@ def stream(
     visual_model: str = typer.Option("ViT-B-32:laion2b_s34b_b79k", "--visual-model", envvar="SCENELINE_VISUAL_MODEL",
                                      help="As for `index`."),
     detector: str = typer.Option("content", "--detector", help="Shot detector."),
+    captioner: str = typer.Option("HuggingFaceTB/SmolVLM-256M-Instruct", "--captioner", envvar="SCENELINE_CAPTIONER",
+                                  help="As for `index`."),
+    ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="As for `index`."),
+    text_model: str = typer.Option("sentence-transformers/all-MiniLM-L6-v2", "--text-model",
+                                   envvar="SCENELINE_TEXT_MODEL", help="As for `index`."),
+    category: str = typer.Option("general", "--category", help="As for `index`."),
+    captioner_url: Optional[str] = typer.Option(None, "--captioner-url", envvar="SCENELINE_CAPTIONER_URL",
+                                                help="As for `index`."),
+    captioner_concurrency: int = typer.Option(4, "--captioner-concurrency", min=1, help="As for `index`."),
+    captioner_timeout: float = typer.Option(120.0, "--captioner-timeout", help="As for `index`."),
     thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
     dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter",
                                     help="Dead-letter folder, gs:// prefix, or Pub/Sub topic projects/P/topics/T."),
@@ -366,7 +376,8 @@ def stream(
     argv = [f"--subscription={subscription}"] + _store_argv(qdrant_path, qdrant_url, qdrant_api_key, collection) + [
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
-    ] + (["--offline"] if offline else []) + list(ctx.args)
+    ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
+                            captioner_timeout) + (["--offline"] if offline else []) + list(ctx.args)
     _run_guarded(stream_until_stopped, argv, as_json=json_out, label=subscription)
 
 

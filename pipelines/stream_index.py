@@ -3,7 +3,7 @@
     deliveries (local runner: sceneline's pull source; Dataflow: Beam's ReadFromPubSub)
       -> parse the notification                      --not one--> rejected
       -> route: upload -> status=pending, admit (asset id from bucket, name, generation)
-                  -> the index chain shared with batch (transforms/index_assets.py)
+                  -> the index chain shared with batch (pipelines/index_assets.py)
                 removal -> delete the generation's scenes, status=deleted
                 duplicate, stale, overwrite or metadata event -> nothing to do
       failures (any stage) -> dead letter with the original message -> status=failed
@@ -18,6 +18,7 @@ needs its own source.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -34,9 +35,11 @@ from sceneline.pipelines.options import (
     resolve_runner,
     runner_of,
     store_config_from,
+    understanding_config_from,
     workers_share_this_process,
 )
 from sceneline.pipelines.store_access import store_for_workers
+from sceneline.pipelines.understanding import UnderstandingModels, preflight_understanding
 from sceneline.schemas.events import SUBSCRIPTION_PATTERN, EventOutcome, PubsubDelivery
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
 from sceneline.transforms.bucket_events import (
@@ -49,7 +52,7 @@ from sceneline.transforms.bucket_events import (
 )
 from sceneline.transforms.dead_letters import WriteDeadLetters
 from sceneline.transforms.gcp_env import use_emulator_credentials
-from sceneline.transforms.index_assets import IndexAssets, IndexSettings
+from sceneline.pipelines.index_assets import IndexAssets, IndexSettings
 from sceneline.transforms.keyed import KeepKeys
 from sceneline.transforms.model_spec import preflight
 from sceneline.transforms.pubsub_source import (
@@ -111,7 +114,8 @@ class ReportOutcomes(beam.DoFn):
 
 
 def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, visual_spec: str | None,
-                          store: StoreConfig, *, local: bool) -> beam.PCollection:
+                          store: StoreConfig, *, local: bool,
+                          understanding: UnderstandingModels | None = None) -> beam.PCollection:
     """Add the stream to `p`; returns the reported outcomes."""
     so = opts.view_as(SceneLineOptions)
     deliveries = p | "Read" >> ReadDeliveries(so.subscription, local=local, settings=pull_settings_from(opts))
@@ -120,15 +124,18 @@ def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, 
         REMOVALS_TAG, SETTLED_TAG, main="uploads")
     admitted = routed.uploads | "Admit" >> beam.ParDo(KeepKeys(AdmitInputs(identity="object"))).with_outputs(
         FAILED_TAG, SKIPPED_TAG, main="assets")
-    embedding = None
-    if visual_spec:
-        # Locally a batch is what one poll took, up to the batch size (see
-        # transforms/pubsub_source.py for why RunInference's stateful batching is left out there).
-        embedding = embedding_handler_from(opts, visual_spec, streaming=True,
-                                           batch_wait_s=None if local else so.embed_batch_wait_s)
+    # Locally a model batch is what one poll took (see transforms/pubsub_source.py for why
+    # RunInference's stateful batching is left out there); elsewhere it waits at most this long.
+    batch_wait_s = None if local else so.embed_batch_wait_s
+    embedding = embedding_handler_from(opts, visual_spec, streaming=True, batch_wait_s=batch_wait_s) \
+        if visual_spec else None
+    understanding_stages = None
+    if understanding is not None:
+        config = dataclasses.replace(understanding_config_from(opts), max_batch_duration_secs=batch_wait_s)
+        understanding_stages = (config, understanding)
     settings = IndexSettings(store=store, run_id=run_id, analysis=analysis_config_from(opts),
                              thumbnails=so.thumbnails, visual_spec=visual_spec, embedding=embedding,
-                             spread_over_workers=not local)
+                             understanding=understanding_stages, spread_over_workers=not local)
     indexed, index_failures = admitted.assets | "Index" >> IndexAssets(settings)
     removed = routed[REMOVALS_TAG] | "Remove" >> beam.ParDo(RemoveDeletedObjects(store, run_id)).with_outputs(
         FAILED_TAG, main="outcomes")
@@ -217,8 +224,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     use_emulator_credentials()
     check_subscription(so.subscription)
     visual = preflight(so.visual_model, offline=so.offline)
+    understanding = preflight_understanding(understanding_config_from(opts), offline=so.offline)
     store_config = store_config_from(opts)
-    prepare_store(store_config, visual)
+    prepare_store(store_config, visual, understanding.text)
     run_id = "stream-" + new_run_id()
     local = workers_share_this_process(opts)
     summary = StreamRun(run_id=run_id, subscription=so.subscription, runner=runner_of(opts))
@@ -227,7 +235,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         workers_store = resources.enter_context(store_for_workers(store_config, opts))
         served_url = resources.enter_context(_served_to_other_processes(store_config)) if local else None
         p = test_pipeline or beam.Pipeline(options=opts)
-        build_stream_pipeline(p, opts, run_id, visual[0].raw if visual else None, workers_store, local=local)
+        build_stream_pipeline(p, opts, run_id, visual[0].raw if visual else None, workers_store, local=local,
+                              understanding=understanding)
         result = p.run()
         if not local:
             summary.state = str(result.state)

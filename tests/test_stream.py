@@ -45,7 +45,7 @@ def stream(bucket_events, tiny_clip, tmp_path_factory):
     subscription = bucket_events.subscribe("stream")
     audit = bucket_events.subscribe("audit")  # every notification, for tests to replay
     process = StreamProcess(subscription, cwd=work, env={**bucket_events.env(), "SCENELINE_OFFLINE": "1"},
-                            args=["--visual-model", tiny_clip.spec])
+                            args=["--visual-model", tiny_clip.spec, "--captioner", "none"])  # OCR, text model on
     try:
         process.wait_ready()
         store = SceneStore(StoreConfig(path=str(work / ".sceneline" / "qdrant")))  # via the stream's gateway
@@ -93,6 +93,8 @@ def test_uploaded_videos_and_images_become_searchable_scenes(stream, clips):
 
     scenes = store.scenes_of(video_outcome["asset_id"])
     assert video_outcome["scene_count"] == len(scenes) == 2  # the clip's two shots
+    # The same stages as batch: visual vectors, and visible text read by OCR.
+    assert all(s["models"]["ocr"] and "visible_text" in s for s in scenes)
     assert scenes[1]["start_s"] == pytest.approx(1.6, abs=0.05)
     assert all((stream["work"] / s["thumbnail_uri"]).is_file() for s in scenes)  # relative to its folder
     status = store.get_status(video_outcome["asset_id"])

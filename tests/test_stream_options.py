@@ -11,6 +11,7 @@ import pytest
 from sceneline.benchmarks.stream_process import sceneline_command
 from sceneline.pipelines import stream_index
 from sceneline.pipelines.stream_index import LOCAL_STREAM_RUNNER, resolve_stream_runner
+from sceneline.pipelines.understanding import UnderstandingModels
 from sceneline.transforms.dead_letters import FolderDeadLetters, TopicDeadLetters, dead_letter_sink
 from sceneline.transforms.pubsub_source import SubscriptionError
 from sceneline.transforms.store import StoreConfig
@@ -72,8 +73,10 @@ def test_on_remote_runners_the_pipeline_reads_with_beam_and_spreads_and_batches_
                             "--embed_batch_wait_s=2"])
     p = beam.Pipeline(options=opts)
     store = StoreConfig(url="http://qdrant:6333")
-    stream_index.build_stream_pipeline(p, opts, "run-1", "ViT-B-32:random", store, local=False)
+    ocr_only = UnderstandingModels(captioner=None, ocr=True, text=None)
+    stream_index.build_stream_pipeline(p, opts, "run-1", "ViT-B-32:random", store, local=False, understanding=ocr_only)
     labels = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
+    assert any("Index/ReadVisibleText" in label for label in labels)  # the understanding stages, as in batch
     assert any(label.endswith("Read/ReadFromPubSub") for label in labels)
     assert any("Index/SpreadOverWorkers" in label for label in labels)
     assert any("_pardo_stateful_batch_elements" in label or "StatefulBatchElements" in label for label in labels)

@@ -72,7 +72,8 @@ def test_what_arrives_together_is_embedded_together_and_poison_goes_to_a_topic(
     BATCHES.clear()
     stop = threading.Event()
     argv = [f"--subscription={subscription}", f"--qdrant_path={tmp_path / 'qdrant'}", f"--visual_model={tiny_clip.spec}",
-            "--offline", f"--thumbnails={tmp_path / 'thumbs'}", f"--dead_letter={dead_letters}"]
+            "--offline", f"--thumbnails={tmp_path / 'thumbs'}", f"--dead_letter={dead_letters}",
+            "--captioner=none", "--no_ocr", "--text_model=none"]
     runner = threading.Thread(target=stream_index.run, kwargs={"argv": argv, "stop": stop}, daemon=True)
     runner.start()
     try:

@@ -39,7 +39,8 @@ def test_killed_mid_burst_and_restarted_every_upload_is_indexed_once(bucket_even
     # Short leases, so the killed process's messages come back within seconds, not a minute.
     subscription = bucket_events.subscribe("recovery", ack_deadline_s=10)
     env = {**bucket_events.env(), "SCENELINE_OFFLINE": "1"}
-    args = ["--visual-model", tiny_clip.spec, "--lease_extension_s=10"]
+    args = ["--visual-model", tiny_clip.spec, "--captioner", "none", "--no-ocr", "--text-model", "none",
+            "--lease_extension_s=10"]
     names = {f"burst/{p.name}": p for p in burst_images(tmp_path, BURST)}
 
     first = StreamProcess(subscription, cwd=tmp_path, env=env, args=args)

@@ -1,5 +1,5 @@
 """Bucket events in the stream: read each notification, decide what it asks of the index, and
-carry out removals. Uploads go on to the index chain (transforms/index_assets.py).
+carry out removals. Uploads go on to the index chain (pipelines/index_assets.py).
 
 Pub/Sub delivers at least once and in no particular order, so every decision here is made
 against what the store already records for the object:
