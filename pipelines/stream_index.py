@@ -29,6 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from sceneline.pipelines.batch_index import new_run_id, prepare_store
 from sceneline.pipelines.options import (
+    DASK_RUNNER,
     SceneLineOptions,
     analysis_config_from,
     embedding_handler_from,
@@ -69,7 +70,7 @@ from sceneline.transforms.store_gateway import advertised_url, serve_folder
 LOCAL_STREAM_RUNNER = "BundleBasedDirectRunner"
 OUTCOME_LOGGER = "sceneline.stream.outcomes"
 METRICS_NAMESPACE = "sceneline_stream"
-BATCH_ONLY_RUNNERS = {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner"}
+BATCH_ONLY_RUNNERS = {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner", DASK_RUNNER}
 
 
 def resolve_stream_runner(name: str | None) -> str:

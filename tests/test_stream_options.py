@@ -28,9 +28,10 @@ def test_streams_run_on_the_local_streaming_runner_or_a_remote_one(name, expecte
     assert resolve_stream_runner(name) == expected
 
 
-def test_a_batch_only_runner_is_refused():
+@pytest.mark.parametrize("name", ["FnApiRunner", "dask"])
+def test_a_batch_only_runner_is_refused(name):
     with pytest.raises(ValueError, match="runs only bounded pipelines"):
-        resolve_stream_runner("FnApiRunner")
+        resolve_stream_runner(name)
 
 
 @pytest.mark.parametrize("argv, message", [
