@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "embedding": "embedding",
     "search": "search_latency",
     "long_video": "long_video",
+    "stream": "stream_latency",
 }
 
 

@@ -24,24 +24,26 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from sceneline.schemas import AssetRecord, AssetStatus, InputFile, MediaAsset
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
-from sceneline.transforms.analyze import AnalyzeMedia
-from sceneline.transforms.embed import ClipImageEmbeddingHandler, EmbedKeyframes
+from sceneline.transforms.embed import ClipImageEmbeddingHandler
+from sceneline.transforms.gcp_env import use_emulator_credentials
 from sceneline.transforms.media_io import join
 from sceneline.transforms.metrics import counters, inference_seconds, stage_seconds
 from sceneline.transforms.model_spec import preflight
-from sceneline.transforms.sinks import MarkStatus, RecordFailures, WriteThumbnails, WriteToIndex
+from sceneline.transforms.sinks import RecordFailures
 from sceneline.transforms.sources import Listing, list_inputs
 from sceneline.transforms.store import SceneStore, StoreConfig
 from sceneline.pipelines.options import (
     SceneLineOptions,
     analysis_config_from,
+    embedding_handler_from,
     must_wait,
     resolve_runner,
     store_config_from,
     understanding_config_from,
 )
 from sceneline.pipelines.store_access import store_for_workers
-from sceneline.pipelines.understanding import UnderstandingModels, add_understanding, preflight_understanding
+from sceneline.pipelines.index_assets import IndexAssets, IndexSettings
+from sceneline.pipelines.understanding import UnderstandingModels, preflight_understanding
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
 
 log = logging.getLogger(__name__)
@@ -95,29 +97,17 @@ def build_index_pipeline(
         | "GroupByContent" >> beam.GroupByKey()
         | "KeepOnePerContent" >> beam.ParDo(KeepOnePerContent()).with_outputs(DUPLICATES_TAG, main="assets")
     )
-    analyzed = (
+    settings = IndexSettings(
+        store=store, run_id=run_id, analysis=analysis_config_from(opts), thumbnails=so.thumbnails,
+        visual_spec=visual_spec, embedding=embedding_handler_from(opts, visual_spec) if visual_spec else None,
+        understanding=(understanding_config_from(opts), understanding) if understanding is not None else None)
+    records, index_failures = (
         unique.assets
-        | "MarkPending" >> beam.ParDo(MarkStatus(store, run_id, AssetStatus.PENDING))
-        | "SpreadOverWorkers" >> beam.Reshuffle()
-        | "MarkProcessing" >> beam.ParDo(MarkStatus(store, run_id, AssetStatus.PROCESSING))
-        | "Analyze" >> AnalyzeMedia(analysis_config_from(opts))  # long videos in segments
+        | "KeyByAsset" >> beam.Map(lambda a: (a.asset_id, a))
+        | "Index" >> IndexAssets(settings)
     )
-    failures = [admitted[FAILED_TAG], analyzed["failed"]]
-    ready = analyzed["analyzed"]
-    if visual_spec:
-        handler = ClipImageEmbeddingHandler(
-            visual_spec, device=so.model_device, max_batch_images=so.embed_batch_images,
-            num_threads=so.torch_threads or None)
-        ready, embed_failures = ready | "EmbedKeyframes" >> EmbedKeyframes(handler, visual_spec)
-        failures.append(embed_failures)
-    if understanding is not None:
-        ready, understanding_failures = add_understanding(ready, understanding_config_from(opts), understanding)
-        failures += understanding_failures
-    thumbs = ready | "Thumbnails" >> beam.ParDo(WriteThumbnails(so.thumbnails)).with_outputs(
-        FAILED_TAG, main="scenes")
-    written = thumbs.scenes | "WriteToIndex" >> beam.ParDo(WriteToIndex(store, run_id)).with_outputs(
-        FAILED_TAG, main="records")
-    failures += [thumbs[FAILED_TAG], written[FAILED_TAG]]
+    written = records | "Records" >> beam.Values()
+    failures = [admitted[FAILED_TAG], index_failures | "Failures" >> beam.Values()]
 
     all_failures = failures | "AllFailures" >> beam.Flatten()
     failed_records = all_failures | "RecordFailures" >> beam.ParDo(RecordFailures(store, run_id))
@@ -125,7 +115,7 @@ def build_index_pipeline(
          | "DeadLetterJson" >> beam.Map(_to_json_line)
          | "DeadLetters" >> beam.io.WriteToText(join(so.dead_letter, run_id, "failures"),
                                                 file_name_suffix=".jsonl"))
-    _ = ((written.records, failed_records, admitted[SKIPPED_TAG], unique[DUPLICATES_TAG])
+    _ = ((written, failed_records, admitted[SKIPPED_TAG], unique[DUPLICATES_TAG])
          | "AllOutcomes" >> beam.Flatten()
          | "OutcomeJson" >> beam.Map(_to_json_line)
          | "Outcomes" >> beam.io.WriteToText(join(so.run_dir, run_id, "outcomes"),
@@ -186,6 +176,7 @@ def run(
     if not so.input:
         raise ValueError("nothing to index: give at least one file, folder, glob or gs:// prefix")
 
+    use_emulator_credentials()
     listing = list_inputs(so.input)
     visual = preflight(so.visual_model, offline=so.offline)
     understanding = preflight_understanding(understanding_config_from(opts), offline=so.offline)

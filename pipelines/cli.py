@@ -385,6 +385,87 @@ def _add_scale_commands() -> None:
 _add_scale_commands()
 
 
+# ---- streaming: index on bucket events (pipelines/stream_index.py) -------------------------
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def stream(
+    ctx: typer.Context,
+    subscription: str = typer.Option(..., "--subscription", envvar="SCENELINE_SUBSCRIPTION",
+                                     help="The bucket notifications' subscription, projects/P/subscriptions/S."),
+    qdrant_path: Optional[str] = QdrantPath,
+    qdrant_url: Optional[str] = QdrantUrl,
+    qdrant_api_key: Optional[str] = QdrantApiKey,
+    collection: str = Collection,
+    visual_model: str = typer.Option("ViT-B-32:laion2b_s34b_b79k", "--visual-model", envvar="SCENELINE_VISUAL_MODEL",
+                                     help="As for `index`."),
+    detector: str = typer.Option("content", "--detector", help="Shot detector."),
+    captioner: str = typer.Option("HuggingFaceTB/SmolVLM-256M-Instruct", "--captioner", envvar="SCENELINE_CAPTIONER",
+                                  help="As for `index`."),
+    ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="As for `index`."),
+    text_model: str = typer.Option("sentence-transformers/all-MiniLM-L6-v2", "--text-model",
+                                   envvar="SCENELINE_TEXT_MODEL", help="As for `index`."),
+    category: str = typer.Option("general", "--category", help="As for `index`."),
+    captioner_url: Optional[str] = typer.Option(None, "--captioner-url", envvar="SCENELINE_CAPTIONER_URL",
+                                                help="As for `index`."),
+    captioner_concurrency: int = typer.Option(4, "--captioner-concurrency", min=1, help="As for `index`."),
+    captioner_timeout: float = typer.Option(120.0, "--captioner-timeout", help="As for `index`."),
+    thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
+    dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter",
+                                    help="Dead-letter folder, gs:// prefix, or Pub/Sub topic projects/P/topics/T."),
+    runner: str = typer.Option("BundleBasedDirectRunner", "--runner",
+                               help="BundleBasedDirectRunner (local), DataflowRunner, FlinkRunner."),
+    offline: bool = Offline,
+    json_out: bool = typer.Option(False, "--json", help="Print each event's outcome as a JSON line."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Keep the index in step with a bucket, from its notifications on Pub/Sub.
+
+    Uploads are indexed and deleted objects removed as their events arrive; each message is
+    acknowledged once its outcome is recorded. Runs until Ctrl-C (locally); other --name=value
+    flags go to Beam (e.g. --lease_extension_s=30)."""
+    _configure_logging(verbose)
+    from sceneline.pipelines.stream_cli import stream_until_stopped
+
+    argv = [f"--subscription={subscription}"] + _store_argv(qdrant_path, qdrant_url, qdrant_api_key, collection) + [
+        f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
+        f"--dead_letter={dead_letter}", f"--runner={runner}",
+    ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
+                            captioner_timeout) + (["--offline"] if offline else []) + list(ctx.args)
+    _run_guarded(stream_until_stopped, argv, as_json=json_out, label=subscription)
+
+
+@app.command("setup-bucket")
+def setup_bucket(
+    bucket: str = typer.Argument(..., help="The bucket, NAME or gs://NAME."),
+    project: str = typer.Option(..., "--project", envvar="GOOGLE_CLOUD_PROJECT", help="Project of the Pub/Sub topics."),
+    topic: str = typer.Option("sceneline-uploads", "--topic", help="Topic the bucket notifies."),
+    subscription: str = typer.Option("sceneline-stream", "--subscription", help="Subscription the stream reads."),
+    dead_letter_topic: Optional[str] = typer.Option(
+        None, "--dead-letter-topic", help="Where Pub/Sub forwards messages no delivery settles (and a stream "
+                                          "can write its dead letters: --dead-letter projects/P/topics/T)."),
+    max_delivery_attempts: int = typer.Option(5, "--max-delivery-attempts", min=5, max=100),
+    ack_deadline_s: int = typer.Option(60, "--ack-deadline", min=10, max=600, help="Seconds."),
+    prefix: Optional[str] = typer.Option(None, "--prefix", help="Only objects whose names start with this."),
+    notification: bool = typer.Option(True, "--notification/--no-notification",
+                                      help="Create the bucket notification (off: Pub/Sub only)."),
+) -> None:
+    """Create the topic, subscription and bucket notification a stream reads.
+
+    Also a dead-letter topic if named; each resource is left alone if it exists."""
+    _configure_logging(False)
+    from sceneline.pipelines.bucket_setup import BucketSetup, setup_bucket as make
+
+    name = bucket[len("gs://"):] if bucket.startswith("gs://") else bucket
+    steps = _run_guarded(make, BucketSetup(
+        project=project, bucket=name.strip("/"), topic=topic, subscription=subscription,
+        dead_letter_topic=dead_letter_topic, max_delivery_attempts=max_delivery_attempts,
+        ack_deadline_s=ack_deadline_s, prefix=prefix, notification=notification))
+    for step in steps:
+        out.print(step, highlight=False, soft_wrap=True)
+    out.print(f"stream it with: sceneline stream --subscription projects/{project}/subscriptions/{subscription}",
+              highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     app()
 

@@ -83,6 +83,7 @@ class SceneLineOptions(PipelineOptions):
                        help="DaskRunner without --dask_client_address: worker processes of the local "
                             "cluster started for the run (0: one per CPU core).")
         _add_understanding_args(parser)
+        _add_stream_args(parser)
 
 
 # ---- scene understanding (captions, visible text, text vectors) -----------------------------
@@ -112,6 +113,22 @@ def _add_understanding_args(parser) -> None:
                    help="Sentence model for the `text` vector: a name or hub id, a path, gs://prefix/, or 'none'.")
 
 
+# ---- the streaming index (`sceneline stream`, pipelines/stream_index.py) ------------------------
+def _add_stream_args(parser) -> None:
+    g = parser.add_argument_group("sceneline stream")
+    g.add_argument("--subscription", default=None,
+                   help="Pub/Sub subscription of the bucket's notifications, projects/P/subscriptions/S. "
+                        "--dead_letter may name a topic, projects/P/topics/T, instead of a folder.")
+    g.add_argument("--embed_batch_wait_s", type=int, default=1,
+                   help="Longest wait in seconds for a model batch to fill (RunInference "
+                        "max_batch_duration_secs; runners with watermarks, such as Dataflow).")
+    g.add_argument("--max_leased_messages", type=int, default=64,
+                   help="Local runner: messages held (received, not yet acknowledged) at once.")
+    g.add_argument("--lease_extension_s", type=int, default=60,
+                   help="Local runner: longest ack-deadline extension, 10-600 s; after a crash, "
+                        "Pub/Sub redelivers held messages within about this time.")
+
+
 def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
     o = opts.view_as(SceneLineOptions)
     captioner = CaptionerConfig(
@@ -124,7 +141,6 @@ def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
     ocr = OcrConfig(min_confidence=o.ocr_min_confidence) if o.ocr else None
     return UnderstandingConfig(captioner=captioner, ocr=ocr, text_model=o.text_model, device=o.model_device)
 
-
 def store_config_from(opts: PipelineOptions) -> StoreConfig:
     o = opts.view_as(SceneLineOptions)
     return store_config(o.qdrant_path, o.qdrant_url, o.qdrant_api_key, o.collection)
@@ -134,6 +150,19 @@ def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:
     o = opts.view_as(SceneLineOptions)
     return AnalysisConfig(detector=o.detector, keyframe_max_side=o.keyframe_max_side,
                           decode_threads=o.decode_threads, hwaccel=o.hwaccel, segment_s=o.segment_s)
+
+
+def embedding_handler_from(opts: PipelineOptions, spec: str, *, streaming: bool = False,
+                           batch_wait_s: float | None = None):
+    """The RunInference handler for image embeddings. Streaming, a batch fills up to the batch
+    size from what has arrived (a bundle, or what came within `batch_wait_s` on runners that
+    batch across bundles) instead of starting small and growing as batch runs do."""
+    from sceneline.transforms.embed import ClipImageEmbeddingHandler
+
+    o = opts.view_as(SceneLineOptions)
+    return ClipImageEmbeddingHandler(spec, device=o.model_device, max_batch_images=o.embed_batch_images,
+                                     min_batch_images=o.embed_batch_images if streaming else 1,
+                                     max_batch_duration_secs=batch_wait_s, num_threads=o.torch_threads or None)
 
 
 def runner_of(opts: PipelineOptions) -> str:

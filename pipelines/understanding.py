@@ -1,7 +1,7 @@
 """Scene understanding in a pipeline: visible text, then captions, then text vectors.
 
-    AnalyzedAsset -> OCR (keyframes) -> captioner (one keyframe a scene) -> text embedding
-                  -> AnalyzedAsset with description, tags, visible text and a `text` vector
+    (key, AnalyzedAsset) -> OCR (keyframes) -> captioner (one keyframe a scene) -> text embedding
+        -> (key, AnalyzedAsset) with description, tags, visible text and a `text` vector
 
 Shared by the batch pipeline and a streaming one: both build an UnderstandingConfig from their
 options, preflight it before any work, and add the stages with `add_understanding`.
@@ -59,7 +59,8 @@ def preflight_understanding(config: UnderstandingConfig, *, offline: bool = Fals
 
 def add_understanding(assets: beam.PCollection, config: UnderstandingConfig,
                       models: UnderstandingModels) -> tuple[beam.PCollection, list[beam.PCollection]]:
-    """Add the understanding stages after analysis. Returns (assets, failure collections)."""
+    """Add the understanding stages after analysis, on keyed assets (pipelines/index_assets.py).
+    Returns (assets, failure collections), keyed."""
     failures = []
     batch_wait = config.max_batch_duration_secs
     if models.ocr and config.ocr is not None:

@@ -105,8 +105,8 @@ class ProbeInfo(BaseModel):
 class AssetRecord(BaseModel):
     """An asset's status, as stored beside its scenes (one store holds the whole index).
 
-    Skipped inputs (not media) get a record too, for the run summary, but no asset id and no
-    place in the store.
+    Skipped inputs (not media) get a record too, for the run summary; a local file's has no
+    asset id and no place in the store, a bucket object's has both (its id needs no content).
     """
 
     asset_id: str | None

@@ -24,7 +24,8 @@ class FailureStage(str, Enum):
     EMBED_TEXT = "embed_text"
     THUMBNAILS = "thumbnails"
     WRITE = "write"
-    EVENT = "event"
+    EVENT = "event"  # a bucket event message that could not be read
+    DELETE = "delete"  # removing a deleted object's scenes
 
 
 class MediaError(Exception):

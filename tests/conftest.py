@@ -14,6 +14,9 @@ os.environ.setdefault("SCENELINE_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
+# Google Cloud emulator fixtures (pubsub_emulator, bucket_events), for every test module.
+from emulators import bucket_events, pubsub_emulator  # noqa: E402,F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MEDIA_ROOT = Path(os.environ.get("SCENELINE_TEST_MEDIA", REPO_ROOT.parent / "shared" / "media"))
 

@@ -181,8 +181,8 @@ def test_in_a_pipeline_an_endpoint_that_stays_down_fails_its_assets_as_retryable
         stage = EnrichAssets(CaptionHandler(config), lambda a: scene_images(a, "general"),
                              lambda a, r: attach_captions(a, r, config.spec, "general"), FailureStage.CAPTION)
         with beam.Pipeline(runner="FnApiRunner") as p:
-            captioned, failures = p | beam.Create([asset(0), asset(1)]) | stage
+            captioned, failures = p | beam.Create([(n, asset(n)) for n in (0, 1)]) | stage
             assert_that(captioned, equal_to([]), label="NothingCaptioned")
-            assert_that(failures | beam.Map(lambda f: (f.uri, f.stage, f.retryable, "503" in f.message)),
+            assert_that(failures | beam.Values() | beam.Map(lambda f: (f.uri, f.stage, f.retryable, "503" in f.message)),
                         equal_to([("/m/0.mp4", FailureStage.CAPTION, True, True),
                                   ("/m/1.mp4", FailureStage.CAPTION, True, True)]), label="BothFailRetryable")

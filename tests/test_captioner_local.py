@@ -117,15 +117,16 @@ def test_the_handler_captions_scenes_in_a_beam_pipeline(tiny_vlms):
                          lambda a, results: attach_captions(a, results, config.spec, "general"),
                          FailureStage.CAPTION)
 
-    def check(assets):
-        [asset] = assets
+    def check(keyed_assets):
+        [(key, asset)] = keyed_assets
+        assert key == "cards"
         enrichment = [s.enrichment for s in asset.scenes]
         assert [e["description"] for e in enrichment] == [ANSWERS[j]["description"] for j in (RED, BLUE, BLUE)]
         assert enrichment[2]["tags"] == ["blue", "sky", "sea"] and enrichment[0]["content_category"] == "general"
         assert asset.models["captioner"] == config.spec and not asset.probe.warnings
 
     with beam.Pipeline(runner="FnApiRunner") as p:
-        captioned, failures = p | beam.Create([_asset([RED, BLUE, BLUE])]) | stage
+        captioned, failures = p | beam.Create([("cards", _asset([RED, BLUE, BLUE]))]) | stage
         assert_that(captioned, check)
         assert_that(failures, lambda f: len(f) == 0 or pytest.fail(f"failures: {f}"), label="NoFailures")
 

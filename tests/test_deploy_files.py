@@ -108,13 +108,14 @@ def test_flex_template_metadata_names_every_pipeline_parameter():
                         format_checker=jsonschema.FormatChecker())
     params = {p["name"]: p for p in metadata["parameters"]}
     flags = sceneline_flags()
-    # Local-only knobs (a folder on this machine, a local dask cluster) and bare switches (a
-    # template passes name=value) have no place in a template; everything else must be there.
-    local_only = {"qdrant_path", "dask_workers"}
+    # Local-only knobs (a folder on this machine, a local dask cluster, the local stream's own
+    # Pub/Sub leases) and bare switches (a template passes name=value) have no place in a
+    # template; everything else must be there.
+    local_only = {"qdrant_path", "dask_workers", "max_leased_messages", "lease_extension_s"}
     switches = {name for name, action in flags.items() if action.nargs == 0}
     missing = set(flags) - local_only - switches - set(params)
     assert not missing, f"add these to deploy/dataflow/metadata.json: {sorted(missing)}"
-    assert set(params) - set(flags) == {"subscription"}  # the streaming pipeline's own option
+    assert set(params) <= set(flags)  # no parameter the pipelines would not understand
     for name, param in params.items():
         for pattern in param.get("regexes", []):
             if "defaultValue" in param:

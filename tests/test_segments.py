@@ -120,13 +120,14 @@ def test_the_pipeline_analyses_long_videos_in_segments(long_clip):
     whole = as_table(analyze_asset(asset, AnalysisConfig(segment_s=0)))
 
     def check(analyzed):
-        by_uri = {a.asset.uri: a for a in analyzed}
+        assert all(key == a.asset.asset_id for key, a in analyzed)  # each keeps its key
+        by_uri = {a.asset.uri: a for _key, a in analyzed}
         assert set(by_uri) == {asset.uri, image.uri}
         assert as_table(by_uri[asset.uri]) == whole
         assert len(by_uri[image.uri].scenes) == 1
 
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        out = p | beam.Create([asset, image]) | AnalyzeMedia(AnalysisConfig(segment_s=SEGMENT_S))
+        out = p | beam.Create([(asset.asset_id, asset), (image.asset_id, image)]) | AnalyzeMedia(AnalysisConfig(segment_s=SEGMENT_S))
         assert_that(out["analyzed"], check, label="AnalyzedOnce")
         assert_that(out["failed"], lambda failures: len(failures) == 0 or pytest.fail(str(failures)),
                     label="NoFailures")
@@ -147,7 +148,7 @@ def test_one_failed_segment_fails_the_asset_once(long_clip):
     bad = SegmentResult(asset=asset, index=2, count=len(tasks), failure=Failure(
         uri=asset.uri, asset_id=asset.asset_id, stage=FailureStage.DECODE, error_type="MediaError",
         message="packets failed"))
-    out = list(StitchSegments(config).process((asset.asset_id, [*good, bad])))
+    out = list(StitchSegments(config).process([*good, bad]))
     assert len(out) == 1 and out[0].tag == StitchSegments.FAILED_TAG
     assert out[0].value.stage is FailureStage.DECODE and out[0].value.message == "packets failed"
     with pytest.raises(StageError, match=r"segments \[2, 3, 4\] of 5 are missing"):

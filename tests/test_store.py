@@ -94,6 +94,19 @@ def test_a_new_version_at_the_same_uri_retires_the_old_one(store):
     assert store.get_status(A1).status is AssetStatus.DELETED
 
 
+def test_an_older_object_generation_never_retires_a_newer_one(store):
+    """Bucket events arrive in any order: only older generations of an object are replaced."""
+    uri = "gs://b/a.mp4"
+    store.write_scenes(asset(A1, uri, 2))
+    store.put_status(AssetRecord(asset_id=A1, uri=uri, filename="a.mp4", status=AssetStatus.INDEXED, generation="20"))
+    assert store.supersede(uri, A2, generation="9") == []
+    assert store.count_scenes(A1) == 2 and store.get_status(A1).status is AssetStatus.INDEXED
+    assert store.newer_generation(uri, "9").asset_id == A1
+    assert store.newer_generation(uri, "20") is None
+    assert store.supersede(uri, A2, generation="21") == [A1]
+    assert store.count_scenes(A1) == 0
+
+
 def test_delete_asset(store):
     store.write_scenes(asset(A1, "/m/a.mp4", 3))
     store.put_status(AssetRecord(asset_id=A1, uri="/m/a.mp4", filename="a.mp4", status=AssetStatus.INDEXED))

@@ -80,7 +80,11 @@ def admit_input(f: InputFile, identity: str = "content") -> MediaAsset | AssetRe
         what = "empty (0 bytes)" if sniffed.format == "empty" else f"{sniffed.format} data"
         if claimed is not None:
             raise MediaError(f"named as {claimed.value} ({f.filename}) but the file is {what}")
-        return skipped_record(f, f"not a media file: {what}")
+        skipped = skipped_record(f, f"not a media file: {what}")
+        if identity == "object" and f.bucket and f.object_name and f.generation:
+            # A bucket object's id needs no content, so its status can say why it is not indexed.
+            return skipped.model_copy(update={"asset_id": asset_id_for_object(f.bucket, f.object_name, f.generation)})
+        return skipped
 
     if identity == "object":
         if not (f.bucket and f.object_name and f.generation):

@@ -26,6 +26,7 @@ from sceneline.schemas import (
     Scene,
 )
 from sceneline.transforms.detection import DEFAULT_DETECTOR
+from sceneline.transforms.keyed import KeepKeys
 from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within
 from sceneline.transforms.media_io import open_for_read
 from sceneline.transforms.metrics import count, timed
@@ -137,27 +138,35 @@ class AnalyzeAssets(beam.DoFn):
 
 
 class AnalyzeMedia(beam.PTransform):
-    """MediaAssets -> {"analyzed": AnalyzedAsset, "failed": Failure}.
+    """(key, MediaAsset) -> {"analyzed": (key, AnalyzedAsset), "failed": (key, Failure)}; one key
+    per asset, kept from input to output.
 
-    plan segments -> (long videos) reshuffle -> decode + detect per segment -> group by asset ->
+    plan segments -> (long videos) reshuffle -> decode + detect per segment -> group by key ->
     stitch; images, short videos and videos that cannot be split go through AnalyzeAssets whole.
+    With `split_long_videos=False` every asset goes whole: the grouping needs a runner that can
+    close a group, which the local stream's source cannot tell it (see pipelines/index_assets.py).
     """
 
-    def __init__(self, config: AnalysisConfig):
+    def __init__(self, config: AnalysisConfig, *, split_long_videos: bool = True):
         super().__init__()
         self._config = config
+        self._split = split_long_videos
 
-    def expand(self, assets):
-        planned = assets | "PlanSegments" >> beam.ParDo(PlanSegments(self._config)).with_outputs(
+    def expand(self, keyed_assets):
+        if not self._split:
+            whole = keyed_assets | "AnalyzeWhole" >> beam.ParDo(KeepKeys(AnalyzeAssets(self._config))).with_outputs(
+                AnalyzeAssets.FAILED_TAG, main="analyzed")
+            return {"analyzed": whole.analyzed, "failed": whole[AnalyzeAssets.FAILED_TAG]}
+        planned = keyed_assets | "PlanSegments" >> beam.ParDo(KeepKeys(PlanSegments(self._config))).with_outputs(
             PlanSegments.WHOLE_TAG, main="segments")
         whole = planned[PlanSegments.WHOLE_TAG] | "AnalyzeWhole" >> beam.ParDo(
-            AnalyzeAssets(self._config)).with_outputs(AnalyzeAssets.FAILED_TAG, main="analyzed")
+            KeepKeys(AnalyzeAssets(self._config))).with_outputs(AnalyzeAssets.FAILED_TAG, main="analyzed")
         stitched = (
             planned.segments
             | "SpreadSegments" >> beam.Reshuffle()
-            | "AnalyzeSegments" >> beam.ParDo(AnalyzeSegment(self._config))
+            | "AnalyzeSegments" >> beam.ParDo(KeepKeys(AnalyzeSegment(self._config)))
             | "GroupSegments" >> beam.GroupByKey()
-            | "Stitch" >> beam.ParDo(StitchSegments(self._config)).with_outputs(
+            | "Stitch" >> beam.ParDo(KeepKeys(StitchSegments(self._config))).with_outputs(
                 StitchSegments.FAILED_TAG, main="analyzed")
         )
         return {

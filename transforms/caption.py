@@ -7,6 +7,7 @@ still does not parse, that scene records `caption_error` and the asset indexes o
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Sequence
 
@@ -68,6 +69,12 @@ class Captioner:
         return [r for r in results if r is not None]
 
 
+@functools.lru_cache(maxsize=2)
+def _process_captioner(config: CaptionerConfig) -> Captioner:
+    """One captioner per process (see _process_engine in transforms/ocr.py for why)."""
+    return load_captioner(config)
+
+
 def load_captioner(config: CaptionerConfig) -> Captioner:
     spec = parse_captioner_spec(config.spec)
     if spec is None:
@@ -94,7 +101,7 @@ class CaptionHandler(ItemsHandler):
         self.model_id = config.spec
 
     def load_model(self) -> Captioner:
-        return load_captioner(self._config)
+        return _process_captioner(self._config)
 
     def run_items(self, items: Sequence[SceneImage], model: Captioner) -> list[CaptionResult]:
         return model.caption(items)

@@ -7,6 +7,7 @@ long video's many keyframes are split into chunks of the batch size.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Optional, Sequence
 
 import apache_beam as beam
@@ -26,6 +27,18 @@ def image_count(element: Any) -> int:
     if isinstance(element, tuple) and len(element) == 2 and isinstance(element[1], (list, tuple)):
         return max(1, len(element[1]))
     return max(1, len(element))
+
+
+@functools.lru_cache(maxsize=2)
+def _process_model(spec_text: str, device: str, num_threads: int | None) -> ClipModel:
+    """One model per process. RunInference keeps its model in a weakly referenced cache that
+    holds one object alive at a time, and the local streaming runner sets a DoFn up for every
+    bundle (each setup acquires another cached object first), so without this strong reference
+    every bundle would load the model again."""
+    spec = parse_clip_spec(spec_text)
+    if spec is None:
+        raise ValueError("the image embedding handler needs a model spec, not 'none'")
+    return load_clip(spec, device=device, num_threads=num_threads, image_only=True)
 
 
 class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
@@ -57,10 +70,7 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
         self._num_threads = num_threads
 
     def load_model(self) -> ClipModel:
-        spec = parse_clip_spec(self._spec_text)
-        if spec is None:
-            raise ValueError("the image embedding handler needs a model spec, not 'none'")
-        return load_clip(spec, device=self._device, num_threads=self._num_threads, image_only=True)
+        return _process_model(self._spec_text, self._device, self._num_threads)
 
     def run_inference(self, batch: Sequence[Images], model: ClipModel,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
@@ -78,9 +88,12 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
         return self.METRICS_NAMESPACE
 
 
-def attach_visual_vectors(keyed: tuple[AnalyzedAsset, PredictionResult], spec: str) -> AnalyzedAsset:
+def keyframe_images(analyzed: AnalyzedAsset) -> list[bytes]:
+    return [kf.jpeg for scene in analyzed.scenes for kf in scene.keyframes]
+
+
+def attach_visual_vectors(analyzed: AnalyzedAsset, prediction: PredictionResult, spec: str) -> AnalyzedAsset:
     """Scene vector = the normalised mean of its keyframes' vectors."""
-    analyzed, prediction = keyed
     vectors = np.asarray(prediction.inference)
     row = 0
     scenes = []
@@ -96,19 +109,25 @@ def attach_visual_vectors(keyed: tuple[AnalyzedAsset, PredictionResult], spec: s
     return analyzed.model_copy(update={"scenes": scenes, "models": {**analyzed.models, VISUAL_VECTOR: spec}})
 
 
-def _failed_batch_to_failures(failed: tuple[Any, Any]) -> Iterable[Failure]:
+def _attach_keeping_key(result: tuple[tuple[Any, AnalyzedAsset], PredictionResult], spec: str) -> tuple:
+    (key, analyzed), prediction = result
+    return key, attach_visual_vectors(analyzed, prediction, spec)
+
+
+def _failed_batch_to_failures(failed: tuple[Any, Any]) -> Iterable[tuple[Any, Failure]]:
     """RunInference's dead letter is (batch, (exception type, repr, traceback lines))."""
     batch, (exc_type, exc_repr, _traceback) = failed
-    for analyzed, _images in batch:
-        yield Failure(asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=FailureStage.EMBED,
-                      error_type=getattr(exc_type, "__name__", str(exc_type)), message=exc_repr[:2000],
-                      retryable=False)
+    for (key, analyzed), _images in batch:
+        yield key, Failure(asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=FailureStage.EMBED,
+                           error_type=getattr(exc_type, "__name__", str(exc_type)), message=exc_repr[:2000],
+                           retryable=False)
 
 
 class EmbedKeyframes(beam.PTransform):
-    """AnalyzedAsset -> AnalyzedAsset with a `visual` vector on every scene.
+    """(key, AnalyzedAsset) -> (key, AnalyzedAsset) with a `visual` vector on every scene.
 
-    Returns a tuple (embedded, failures): a failed batch fails its assets, not the pipeline.
+    Returns a tuple (embedded, failures), both keyed: a failed batch fails its assets, not the
+    pipeline. The key rides along in RunInference's own key, so it needs no extra state.
     """
 
     def __init__(self, handler: ClipImageEmbeddingHandler, spec: str):
@@ -116,11 +135,10 @@ class EmbedKeyframes(beam.PTransform):
         self._handler = handler
         self._spec = spec
 
-    def expand(self, assets):
-        keyed = assets | "KeyByAsset" >> beam.Map(
-            lambda a: (a, [kf.jpeg for scene in a.scenes for kf in scene.keyframes]))
-        results, errors = keyed | "ClipImageEmbeddings" >> RunInference(
+    def expand(self, keyed_assets):
+        with_images = keyed_assets | "KeyframeImages" >> beam.Map(lambda kv: (kv, keyframe_images(kv[1])))
+        results, errors = with_images | "ClipImageEmbeddings" >> RunInference(
             KeyedModelHandler(self._handler)).with_exception_handling()
-        embedded = results | "AttachVectors" >> beam.Map(attach_visual_vectors, self._spec)
+        embedded = results | "AttachVectors" >> beam.Map(_attach_keeping_key, self._spec)
         failures = errors.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_to_failures)
         return embedded, failures

@@ -1,4 +1,4 @@
-"""One model stage over whole assets: RunInference keyed by the AnalyzedAsset, then attach.
+"""One model stage over whole assets: RunInference keyed by (key, AnalyzedAsset), then attach.
 
 Every understanding stage (visible text, captions, text vectors) has the same shape: take some
 examples from an asset (its keyframes, its scenes' texts), run them through a ModelHandler in
@@ -45,15 +45,15 @@ class ItemsHandler(ModelHandler):
             start += len(example)
 
 
-def _failed_batch(failed: tuple[Any, Any], stage: FailureStage) -> Iterable[Failure]:
+def _failed_batch(failed: tuple[Any, Any], stage: FailureStage) -> Iterable[tuple[Any, Failure]]:
     """RunInference's dead letter is (batch, (exception type, repr, traceback lines))."""
     batch, (exc_type, exc_repr, _traceback) = failed
     retryable = isinstance(exc_type, type) and (
         issubclass(exc_type, (TimeoutError, ConnectionError)) or bool(getattr(exc_type, "retryable", False)))
-    for analyzed, _examples in batch:
-        yield Failure(asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=stage,
-                      error_type=getattr(exc_type, "__name__", str(exc_type)), message=exc_repr[:2000],
-                      retryable=retryable)
+    for (key, analyzed), _examples in batch:
+        yield key, Failure(asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=stage,
+                           error_type=getattr(exc_type, "__name__", str(exc_type)), message=exc_repr[:2000],
+                           retryable=retryable)
 
 
 class _AttachAnswers(beam.DoFn):
@@ -61,19 +61,20 @@ class _AttachAnswers(beam.DoFn):
         self._attach = attach
         self._stage = stage
 
-    def process(self, keyed: tuple[AnalyzedAsset, Any]) -> Iterator:
-        analyzed, prediction = keyed
+    def process(self, result: tuple[tuple[Any, AnalyzedAsset], Any]) -> Iterator:
+        (key, analyzed), prediction = result
         try:
-            yield self._attach(analyzed, prediction.inference)
+            yield key, self._attach(analyzed, prediction.inference)
         except Exception as exc:  # one asset's bad answer is that asset's failure
-            yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure(
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, (key, Failure(
                 asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=self._stage,
                 error_type=type(exc).__name__, message=(str(exc) or repr(exc))[:2000],
-                retryable=is_retryable(exc)))
+                retryable=is_retryable(exc))))
 
 
 class EnrichAssets(beam.PTransform):
-    """AnalyzedAsset -> AnalyzedAsset through one model. Returns (enriched, failures)."""
+    """(key, AnalyzedAsset) -> (key, AnalyzedAsset) through one model. Returns (enriched, failures),
+    both keyed (the key rides in RunInference's own key: see pipelines/index_assets.py)."""
 
     def __init__(self, handler: ModelHandler, examples_of: ExamplesOf, attach: Attach, stage: FailureStage):
         super().__init__()
@@ -84,7 +85,7 @@ class EnrichAssets(beam.PTransform):
 
     def expand(self, assets):
         examples_of = self._examples_of
-        keyed = assets | "KeyByAsset" >> beam.Map(lambda a: (a, examples_of(a)))
+        keyed = assets | "KeyByAsset" >> beam.Map(lambda kv: (kv, examples_of(kv[1])))
         results, errors = keyed | "RunInference" >> RunInference(
             KeyedModelHandler(self._handler)).with_exception_handling()
         attached = results | "Attach" >> beam.ParDo(_AttachAnswers(self._attach, self._stage)).with_outputs(

@@ -8,6 +8,7 @@ default would upscale them to 736 px on the short side, four times the work for 
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import Sequence
@@ -60,6 +61,13 @@ def _unit(value: float) -> float:
     return round(min(1.0, max(0.0, value)), 4)
 
 
+@functools.lru_cache(maxsize=2)
+def _process_engine(config: OcrConfig) -> OcrEngine:
+    """One engine per process: the local streaming runner sets RunInference up for every bundle
+    and Beam's weak model cache lets the model go in between (see transforms/embed.py)."""
+    return OcrEngine(config)
+
+
 class OcrHandler(ItemsHandler):
     """RunInference handler: an asset's keyframes in, the text regions of each out."""
 
@@ -70,7 +78,7 @@ class OcrHandler(ItemsHandler):
         self._config = config
 
     def load_model(self) -> OcrEngine:
-        return OcrEngine(self._config)
+        return _process_engine(self._config)
 
     def run_items(self, items: Sequence[bytes], model: OcrEngine) -> list[list[TextRegion]]:
         return [model.read(jpeg) for jpeg in items]

@@ -327,7 +327,7 @@ class PlanSegments(beam.DoFn):
 
 
 class AnalyzeSegment(beam.DoFn):
-    """SegmentTask -> (asset id, SegmentResult); a failure travels in the result to the stitch."""
+    """SegmentTask -> SegmentResult; a failure travels in the result to the stitch."""
 
     def __init__(self, config: "AnalysisConfig"):
         self._config = config
@@ -343,20 +343,19 @@ class AnalyzeSegment(beam.DoFn):
             result = SegmentResult(asset=task.asset, index=task.index, count=task.count,
                                    failure=Failure.from_exception(cause, uri=task.asset.uri, stage=stage_name,
                                                                   asset_id=task.asset.asset_id))
-        yield task.asset.asset_id, result
+        yield result
 
 
 class StitchSegments(beam.DoFn):
-    """(asset id, [SegmentResult]) -> AnalyzedAsset, or one Failure for the asset."""
+    """[SegmentResult] of one asset -> AnalyzedAsset, or one Failure for the asset."""
 
     FAILED_TAG = "failed"
 
     def __init__(self, config: "AnalysisConfig"):
         self._config = config
 
-    def process(self, keyed) -> Iterator:
-        _asset_id, results = keyed
-        results = list(results)
+    def process(self, segment_results) -> Iterator:
+        results = list(segment_results)
         failed = next((r.failure for r in sorted(results, key=lambda r: r.index) if r.failure), None)
         if failed is not None:
             yield beam.pvalue.TaggedOutput(self.FAILED_TAG, failed)

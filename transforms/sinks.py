@@ -80,7 +80,14 @@ class WriteThumbnails(beam.DoFn):
         return scenes
 
 
-class _StoreDoFn(beam.DoFn):
+def status_record(asset: MediaAsset, status: AssetStatus, run_id: str) -> AssetRecord:
+    return AssetRecord(asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename, media_type=asset.media_type,
+                       status=status, size_bytes=asset.size_bytes, generation=asset.generation, run_id=run_id)
+
+
+class StoreDoFn(beam.DoFn):
+    """A DoFn that reads or writes the store (one shared client per process)."""
+
     def __init__(self, store_config: StoreConfig, run_id: str):
         self._store_config = store_config
         self._run_id = run_id
@@ -90,7 +97,7 @@ class _StoreDoFn(beam.DoFn):
         self._store = SceneStore(self._store_config)
 
 
-class MarkStatus(_StoreDoFn):
+class MarkStatus(StoreDoFn):
     """Record that an asset reached a stage (pending, processing) and pass it on unchanged."""
 
     def __init__(self, store_config: StoreConfig, run_id: str, status: AssetStatus):
@@ -98,9 +105,7 @@ class MarkStatus(_StoreDoFn):
         self._status = status
 
     def process(self, asset: MediaAsset) -> Iterator[MediaAsset]:
-        record = AssetRecord(asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename,
-                             media_type=asset.media_type, status=self._status, size_bytes=asset.size_bytes,
-                             generation=asset.generation, run_id=self._run_id)
+        record = status_record(asset, self._status, self._run_id)
         try:
             with_retries(lambda: self._store.put_status(record))
         except Exception as exc:  # status is bookkeeping: the final write reports store trouble
@@ -108,18 +113,25 @@ class MarkStatus(_StoreDoFn):
         yield asset
 
 
-class WriteToIndex(_StoreDoFn):
+class WriteToIndex(StoreDoFn):
     """Upsert an asset's scenes, retire older versions at the same URI, mark it indexed.
 
-    Outputs the asset's final AssetRecord; a write that keeps failing goes to `failed`.
+    Outputs the asset's final AssetRecord; a write that keeps failing goes to `failed`. An
+    asset removed while it was being processed (its object deleted, or replaced by a newer
+    generation) is not brought back: its record stays deleted.
     """
 
     def process(self, analyzed: AnalyzedAsset) -> Iterator:
         asset = analyzed.asset
         try:
+            retired = with_retries(lambda: self._retired_meanwhile(asset))
+            if retired is not None:
+                yield retired
+                return
             with timed("write"):
                 written = with_retries(lambda: self._store.write_scenes(analyzed))
-                with_retries(lambda: self._store.supersede(asset.uri, asset.asset_id, self._run_id))
+                with_retries(lambda: self._store.supersede(asset.uri, asset.asset_id, self._run_id,
+                                                           asset.generation))
                 record = AssetRecord(
                     asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename, media_type=asset.media_type,
                     status=AssetStatus.INDEXED, scene_count=written, size_bytes=asset.size_bytes,
@@ -133,6 +145,16 @@ class WriteToIndex(_StoreDoFn):
             return
         yield record
 
+    def _retired_meanwhile(self, asset: MediaAsset) -> AssetRecord | None:
+        current = self._store.get_status(asset.asset_id)
+        if current is not None and current.status is AssetStatus.DELETED:
+            return current
+        newer = self._store.newer_generation(asset.uri, asset.generation) if asset.generation else None
+        if newer is None:
+            return None
+        return self._store.retire(current or status_record(asset, AssetStatus.PROCESSING, self._run_id),
+                                  f"replaced by generation {newer.generation} (asset {newer.asset_id})", self._run_id)
+
 
 def failure_record(failure: Failure, run_id: str) -> AssetRecord:
     filename = failure.uri.rstrip("/").rsplit("/", 1)[-1]
@@ -143,7 +165,7 @@ def failure_record(failure: Failure, run_id: str) -> AssetRecord:
     )
 
 
-class RecordFailures(_StoreDoFn):
+class RecordFailures(StoreDoFn):
     """Mark failed assets in the store and emit their final records (even if the store is down)."""
 
     def process(self, failure: Failure) -> Iterator[AssetRecord]:
@@ -156,6 +178,24 @@ class RecordFailures(_StoreDoFn):
                         "media_type": previous.media_type, "size_bytes": previous.size_bytes,
                         "generation": previous.generation})
                 with_retries(lambda: self._store.put_status(record))
+                if record.generation:
+                    # A bucket object's failed new generation still replaces the older ones:
+                    # the bucket no longer holds what their scenes show.
+                    with_retries(lambda: self._store.supersede(record.uri, record.asset_id, self._run_id,
+                                                               record.generation))
             except Exception as exc:
                 log.error("could not record the failure of %s in the store: %s", failure.uri, exc)
+        yield record
+
+
+class RecordStatus(StoreDoFn):
+    """Put an outcome record in the store and pass it on (one without an asset id has no place
+    there: a skipped local file)."""
+
+    def process(self, record: AssetRecord) -> Iterator[AssetRecord]:
+        if record.asset_id:
+            try:
+                with_retries(lambda: self._store.put_status(record.model_copy(update={"run_id": self._run_id})))
+            except Exception as exc:  # bookkeeping: the outcome still goes on
+                log.warning("could not record status %s for %s: %s", record.status.value, record.uri, exc)
         yield record

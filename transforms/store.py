@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 from qdrant_client import QdrantClient, models
 
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, SearchHit, scene_point_id
+from sceneline.schemas.assets import utc_now
 from sceneline.schemas.ids import asset_point_id
 from sceneline.schemas.qdrant_layout import (
     ASSET_PAYLOAD_INDEXES,
@@ -307,28 +308,46 @@ class SceneStore:
             counts[record.status.value] = counts.get(record.status.value, 0) + 1
         return counts
 
-    def supersede(self, uri: str, current_asset_id: str, run_id: str | None = None) -> list[str]:
+    def supersede(self, uri: str, current_asset_id: str, run_id: str | None = None,
+                  generation: str | None = None) -> list[str]:
         """Remove the scenes of older assets at the same URI (a file edited in place, a new
-        object generation) and mark them deleted. Returns their ids."""
+        object generation) and mark them deleted. Returns their ids.
+
+        With a generation (a bucket object), only older generations go: events arrive in any
+        order, and a late event of an old generation must never retire the live one."""
         replaced = []
         for record in self.list_status(uri=uri):
-            if record.asset_id and record.asset_id != current_asset_id and record.status != AssetStatus.DELETED:
-                self.delete_scenes(record.asset_id)
-                self.put_status(record.model_copy(update={
-                    "status": AssetStatus.DELETED, "scene_count": 0, "run_id": run_id,
-                    "error_message": f"replaced by asset {current_asset_id}"}))
-                replaced.append(record.asset_id)
+            if not record.asset_id or record.asset_id == current_asset_id or record.status == AssetStatus.DELETED:
+                continue
+            if generation is not None and record.generation is not None and \
+                    int(record.generation) > int(generation):
+                continue
+            self.retire(record, f"replaced by asset {current_asset_id}", run_id)
+            replaced.append(record.asset_id)
         return replaced
 
-    def delete_asset(self, asset_id: str, reason: str = "deleted") -> AssetRecord | None:
+    def newer_generation(self, uri: str, generation: str) -> AssetRecord | None:
+        """The newest record of a later generation of the object at `uri`, if any: the bucket no
+        longer holds `generation`'s bytes, so that event is stale."""
+        later = [r for r in self.list_status(uri=uri)
+                 if r.generation is not None and int(r.generation) > int(generation)]
+        return max(later, key=lambda r: int(r.generation)) if later else None
+
+    def retire(self, record: AssetRecord, reason: str, run_id: str | None = None) -> AssetRecord:
         """Remove an asset's scenes and mark it deleted (its status record stays, for audit)."""
-        self.delete_scenes(asset_id)
+        self.delete_scenes(record.asset_id)
+        retired = record.model_copy(update={"status": AssetStatus.DELETED, "scene_count": 0, "error_message": reason,
+                                            "run_id": run_id or record.run_id, "updated_at": utc_now()})
+        self.put_status(retired)
+        return retired
+
+    def delete_asset(self, asset_id: str, reason: str = "deleted") -> AssetRecord | None:
+        """Remove an asset's scenes and mark it deleted; None when the store has no record of it."""
         record = self.get_status(asset_id)
-        if record is not None:
-            record = record.model_copy(update={"status": AssetStatus.DELETED, "scene_count": 0,
-                                               "error_message": reason})
-            self.put_status(record)
-        return record
+        if record is None:
+            self.delete_scenes(asset_id)
+            return None
+        return self.retire(record, reason)
 
     # ---- helpers -------------------------------------------------------------------------
     def _scroll(self, collection: str, flt: models.Filter | None) -> Iterator[models.Record]:
