@@ -142,6 +142,21 @@ def benchmark_parser(doc: str | None):
     return parser
 
 
+def ffmpeg_exe() -> str:
+    """The `ffmpeg` command for reference decodes: the system's if installed, else the static build
+    that the imageio-ffmpeg wheel (a bench extra) ships, so the suite runs where apt-get cannot."""
+    import shutil
+
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:
+        raise SystemExit("no ffmpeg command: apt-get install -y ffmpeg, or pip install imageio-ffmpeg") from exc
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 def sceneline_exe() -> str:
     exe = Path(sys.executable).with_name("sceneline")
     return str(exe) if exe.exists() else "sceneline"

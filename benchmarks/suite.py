@@ -18,10 +18,14 @@ from sceneline.benchmarks.common import benchmark_parser, machine_info
 
 # name -> module (under sceneline.benchmarks), in the order they run.
 BENCHMARKS: dict[str, str] = {
+    "decode": "decode",
+    "shot_detection": "shot_detection",
     "end_to_end": "end_to_end",
     "embedding": "embedding",
     "search": "search_latency",
     "long_video": "long_video",
+    "dask_scaling": "dask_scaling",
+    "understanding": "understanding",
     "stream": "stream_latency",
 }
 

@@ -189,15 +189,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--caption-batches", default="1,8")
     parser.add_argument("--caption-scenes", type=int, default=8, help="Scenes to caption per batch size.")
     parser.add_argument("--torch-threads", type=int, default=0, help="Torch threads for the captioner (0: torch's).")
+    parser.add_argument("--quick", action="store_true",
+                        help="A tiny version (the suite's smoke test): 2 scenes, short answers, batch 1.")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.answer_tokens, args.caption_batches, args.caption_scenes = 8, "1", 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    scenes = real_scenes(Path(args.media))
+    scenes = real_scenes(Path(args.media))[:2 if args.quick else None]
     load_before = os.getloadavg()[0]
     figures = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
         "ocr": bench_ocr(scenes),
-        "text_embedding": bench_text(),
+        "text_embedding": bench_text(16 if args.quick else 256),
         "captioner": bench_captioner(scenes[:args.caption_scenes], args.answer_tokens,
                                      [int(b) for b in args.caption_batches.split(",")], args.torch_threads or None),
     }

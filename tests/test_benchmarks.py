@@ -14,17 +14,27 @@ pytestmark = pytest.mark.slow
 
 def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     suite.main(["--quick", "--out", str(tmp_path), "--media", str(media_root)])
-    for name in ("end_to_end", "embedding", "search", "long_video", "stream"):
+    for name in ("decode", "end_to_end", "embedding", "search", "long_video", "dask_scaling", "stream"):
         report = (tmp_path / f"{name}.md").read_text()
         assert report.startswith("# ") and "Command:" in report and "cores" in report, name
         figures = json.loads((tmp_path / f"{name}.json").read_text())
         assert figures["figures"] and figures["machine"]["versions"]["apache-beam"], name
     assert list(tmp_path.glob("*.png")), "no charts were drawn"
     index = (tmp_path / "README.md").read_text()
-    assert all(f"({n}.md)" in index for n in ("end_to_end", "embedding", "search", "long_video", "stream"))
+    assert all(f"({n}.md)" in index for n in suite.BENCHMARKS)
+    decode = json.loads((tmp_path / "decode.json").read_text())["figures"]["files"]
+    assert len(decode) == 2 and all(r["frames"] > 0 and r["ffmpeg_fps"] > 0 and r["sceneline_fps"] > 0 for r in decode)
+    # Reports with their own writers: shot detection scores against ground truth, understanding.
+    shots = json.loads((tmp_path / "shot_detection.json").read_text())["files"]["groundtruth/gt_hardcuts.mp4"]
+    assert set(shots["runs"]) == {"hybrid", "psd-content"} and shots["runs"]["hybrid"]["boundaries"]
+    assert "F1" in (tmp_path / "shot_detection.md").read_text()
+    understanding = json.loads((tmp_path / "understanding.json").read_text())
+    assert understanding["ocr"]["scenes"] == 2 and understanding["captioner"]
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["figures"]
     assert e2e["counts"]["indexed"] == 3 and e2e["frames_decoded"] > 0 and e2e["peak_rss_mib"] > 0
     search = json.loads((tmp_path / "search.json").read_text())["figures"]["results"]
     assert {r["mode"] for r in search} == {"memory", "gateway"} and all(r["p95_ms"] > 0 for r in search)
+    scaling = json.loads((tmp_path / "dask_scaling.json").read_text())["figures"]["runs"]
+    assert len({r["scenes"] for r in scaling.values()}) == 1, "workers found different scenes"
     stream = json.loads((tmp_path / "stream.json").read_text())["figures"]
     assert stream["uploads"] == 2 and 0 < stream["median_s"] <= stream["max_s"]
