@@ -24,10 +24,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from sceneline.schemas import AssetRecord, AssetStatus, InputFile, MediaAsset
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
-from sceneline.transforms.embed import ClipImageEmbeddingHandler
 from sceneline.transforms.gcp_env import use_emulator_credentials
 from sceneline.transforms.media_io import join
-from sceneline.transforms.metrics import counters, inference_seconds, stage_seconds
+from sceneline.transforms.metrics import counters, model_stage_seconds, stage_seconds
 from sceneline.transforms.model_spec import preflight
 from sceneline.transforms.sinks import RecordFailures
 from sceneline.transforms.sources import Listing, list_inputs
@@ -197,9 +196,7 @@ def run(
                 return
             result.wait_until_finish()
         try:
-            measured["stages"] = stage_seconds(result)
-            if visual:
-                measured["stages"]["embed"] = inference_seconds(result, ClipImageEmbeddingHandler.METRICS_NAMESPACE)
+            measured["stages"] = {**stage_seconds(result), **model_stage_seconds(result)}
             measured["counters"] = counters(result)
         except Exception as exc:  # some runners report no metrics; figures are optional
             log.info("no pipeline metrics: %s", exc)

@@ -79,6 +79,12 @@ def test_every_asset_indexes_with_description_tags_and_visible_text(indexed):
     assert "vehicle" in indexed["requests"][0]["messages"][0]["content"][0]["text"]
 
 
+def test_the_run_says_how_long_each_model_stage_took(indexed):
+    stages = indexed["run"].stage_seconds
+    assert {"analyze", "embed", "ocr", "caption", "text_embedding", "write"} <= set(stages), stages
+    assert all(stages[model] > 0 for model in ("embed", "ocr", "caption", "text_embedding")), stages
+
+
 def test_the_collection_records_the_text_model_beside_the_visual_one(indexed):
     info = indexed["store"].index_info()
     assert info["models"]["text"] == "sentence-transformers/all-MiniLM-L6-v2"

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from sceneline.schemas import AnalyzedAsset, MediaAsset
 from sceneline.schemas.understanding import CaptionResult
+from sceneline.transforms.metrics import INFERENCE_NAMESPACES
 from sceneline.transforms.caption_prompt import (
     CaptionRequest,
     MalformedAnswer,
@@ -95,6 +96,8 @@ def load_captioner(config: CaptionerConfig) -> Captioner:
 class CaptionHandler(ItemsHandler):
     """RunInference handler: an asset's scene images in, one CaptionResult per scene out."""
 
+    METRICS_NAMESPACE = INFERENCE_NAMESPACES["caption"]
+
     def __init__(self, config: CaptionerConfig, *, max_batch_duration_secs: int | None = None):
         super().__init__(config.batch_scenes, max_batch_duration_secs)
         self._config = config
@@ -105,9 +108,6 @@ class CaptionHandler(ItemsHandler):
 
     def run_items(self, items: Sequence[SceneImage], model: Captioner) -> list[CaptionResult]:
         return model.caption(items)
-
-    def get_metrics_namespace(self) -> str:
-        return "sceneline_caption"
 
 
 def asset_category(asset: MediaAsset, default: str) -> tuple[str, str | None]:

@@ -16,6 +16,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 
 from sceneline.schemas import AnalyzedAsset, Failure, FailureStage
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
+from sceneline.transforms.metrics import INFERENCE_NAMESPACES
 from sceneline.transforms.clip_model import ClipModel, load_clip
 from sceneline.transforms.model_spec import parse_clip_spec
 
@@ -44,7 +45,7 @@ def _process_model(spec_text: str, device: str, num_threads: int | None) -> Clip
 class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
     """RunInference handler: a list of images in, an (n, dim) array of unit vectors out."""
 
-    METRICS_NAMESPACE = "sceneline_clip"
+    METRICS_NAMESPACE = INFERENCE_NAMESPACES["embed"]
 
     def __init__(
         self,

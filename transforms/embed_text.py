@@ -12,6 +12,7 @@ import numpy as np
 
 from sceneline.schemas import AnalyzedAsset, Scene
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR
+from sceneline.transforms.metrics import INFERENCE_NAMESPACES
 from sceneline.transforms.enrich import ItemsHandler
 from sceneline.transforms.text_model import TextEncoder, load_text_encoder
 
@@ -31,6 +32,8 @@ def scene_texts(analyzed: AnalyzedAsset) -> list[str]:
 class TextEmbeddingHandler(ItemsHandler):
     """RunInference handler: an asset's scene texts in, an (n, dim) array of unit vectors out."""
 
+    METRICS_NAMESPACE = INFERENCE_NAMESPACES["text_embedding"]
+
     def __init__(self, spec: str, *, device: str = "cpu", max_batch_texts: int = 64,
                  max_batch_duration_secs: int | None = None):
         super().__init__(max_batch_texts, max_batch_duration_secs)
@@ -43,9 +46,6 @@ class TextEmbeddingHandler(ItemsHandler):
 
     def run_items(self, items: Sequence[str], model: TextEncoder) -> np.ndarray:
         return model.embed(items, batch_size=self._chunk)
-
-    def get_metrics_namespace(self) -> str:
-        return "sceneline_text_embedding"
 
 
 def attach_text_vectors(analyzed: AnalyzedAsset, vectors: np.ndarray, spec: str) -> AnalyzedAsset:

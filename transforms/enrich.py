@@ -28,6 +28,7 @@ class ItemsHandler(ModelHandler):
     in items, run as one flat list through `run_items`, and split back per example."""
 
     model_id = ""
+    METRICS_NAMESPACE = ""  # INFERENCE_NAMESPACES[its stage], so run reports can say where time went
 
     def __init__(self, max_items: int, max_batch_duration_secs: int | None = None):
         super().__init__(min_batch_size=1, max_batch_size=max_items,
@@ -35,6 +36,9 @@ class ItemsHandler(ModelHandler):
 
     def run_items(self, items: Sequence[Any], model: Any) -> Sequence[Any]:
         raise NotImplementedError
+
+    def get_metrics_namespace(self) -> str:
+        return self.METRICS_NAMESPACE
 
     def run_inference(self, batch: Sequence[Sequence[Any]], model: Any,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:

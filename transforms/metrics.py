@@ -10,6 +10,14 @@ from typing import Iterator
 from apache_beam.metrics import Metrics
 
 NAMESPACE = "sceneline"
+# Model stages run under RunInference, which times its own batches: stage name -> the metrics
+# namespace of its handler.
+INFERENCE_NAMESPACES = {
+    "embed": "sceneline_clip",
+    "ocr": "sceneline_ocr",
+    "caption": "sceneline_caption",
+    "text_embedding": "sceneline_text_embedding",
+}
 
 
 @contextlib.contextmanager
@@ -39,6 +47,12 @@ def stage_seconds(result) -> dict[str, float]:
             if value is not None:
                 totals[name[:-3]] = totals.get(name[:-3], 0.0) + value.sum / 1000
     return totals
+
+
+def model_stage_seconds(result) -> dict[str, float]:
+    """Seconds in model calls per model stage that ran (RunInference's batch latencies)."""
+    found = {stage: inference_seconds(result, ns) for stage, ns in INFERENCE_NAMESPACES.items()}
+    return {stage: seconds for stage, seconds in found.items() if seconds > 0}
 
 
 def inference_seconds(result, namespace: str) -> float:

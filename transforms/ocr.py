@@ -17,6 +17,7 @@ from PIL import Image
 
 from sceneline.schemas import AnalyzedAsset, MediaType
 from sceneline.schemas.understanding import TextRegion, join_visible_text
+from sceneline.transforms.metrics import INFERENCE_NAMESPACES
 from sceneline.transforms.enrich import ItemsHandler
 
 OCR_MODEL = "rapidocr-onnxruntime:PP-OCRv4"
@@ -71,6 +72,8 @@ def _process_engine(config: OcrConfig) -> OcrEngine:
 class OcrHandler(ItemsHandler):
     """RunInference handler: an asset's keyframes in, the text regions of each out."""
 
+    METRICS_NAMESPACE = INFERENCE_NAMESPACES["ocr"]
+
     model_id = OCR_MODEL
 
     def __init__(self, config: OcrConfig, *, max_batch_duration_secs: int | None = None):
@@ -82,9 +85,6 @@ class OcrHandler(ItemsHandler):
 
     def run_items(self, items: Sequence[bytes], model: OcrEngine) -> list[list[TextRegion]]:
         return [model.read(jpeg) for jpeg in items]
-
-    def get_metrics_namespace(self) -> str:
-        return "sceneline_ocr"
 
 
 def keyframe_images(analyzed: AnalyzedAsset) -> list[bytes]:
