@@ -220,10 +220,16 @@ class SceneStore:
         with self._lock:
             for chunk in iter_chunks(points, UPSERT_CHUNK):
                 self._client.upsert(self.names.scenes, chunk, wait=True)
-            self._client.delete(self.names.scenes, models.FilterSelector(filter=models.Filter(must=[
-                _match("asset_id", asset_id),
-                models.FieldCondition(key="scene_index", range=models.Range(gte=len(points))),
-            ])), wait=True)
+            # An asset's stored scenes are always a prefix 0..m-1 (written in order, removed from the
+            # end), so a scene beyond the new count exists only if the point right after does. Looking
+            # that one id up is cheap; the filtered delete scans the whole index in local mode, which
+            # made writing N scenes cost O(N^2) there.
+            if self._client.retrieve(self.names.scenes, [scene_point_id(asset_id, len(points))],
+                                     with_payload=False, with_vectors=False):
+                self._client.delete(self.names.scenes, models.FilterSelector(filter=models.Filter(must=[
+                    _match("asset_id", asset_id),
+                    models.FieldCondition(key="scene_index", range=models.Range(gte=len(points))),
+                ])), wait=True)
         return len(points)
 
     def delete_scenes(self, asset_id: str) -> None:
