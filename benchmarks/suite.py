@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "search": "search_latency",
     "long_video": "long_video",
     "stream": "stream_latency",
+    "reliability": "reliability",
 }
 
 
