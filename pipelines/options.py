@@ -146,9 +146,10 @@ def _add_limit_args(parser) -> None:
     for name, info in Limits.model_fields.items():
         g.add_argument(f"--{LIMIT_FLAGS[name]}", type=info.annotation, default=info.default,
                        help=f"{LIMIT_HELP[name]} Default {info.default}.")
-    g.add_argument("--resume", action="store_true", default=False,
-                   help="Batch: skip assets the store already holds as indexed (same content, same "
-                        "collection, so the same models); re-run only what is missing or failed.")
+    batch = parser.add_argument_group("sceneline batch")
+    batch.add_argument("--resume", action="store_true", default=False,
+                       help="Skip assets the store already holds as indexed (same content, same "
+                            "collection, so the same models); re-run only what is missing or failed.")
 
 
 def limits_from(opts: PipelineOptions) -> Limits:

@@ -130,3 +130,13 @@ def test_nothing_is_written_outside_the_output_folders(hostile):
         assert path.resolve().is_relative_to(thumbs.resolve())
     # the inputs themselves are untouched
     assert all(f.exists() for k in hostile["kinds"] for f in k.files)
+
+
+def test_an_object_name_that_climbs_folders_still_writes_under_the_thumbnail_folder(tmp_path):
+    from sceneline.schemas import asset_id_for_object
+    from sceneline.transforms.sinks import thumbnail_uri
+
+    # A bucket object can be named anything; output paths come from its id, never its name.
+    asset_id = asset_id_for_object("bucket", "../../../etc/cron.d/x.mp4", "1")
+    path = Path(thumbnail_uri(str(tmp_path / "thumbs"), asset_id, 0))
+    assert path.resolve().is_relative_to((tmp_path / "thumbs").resolve()) and ".." not in path.parts
