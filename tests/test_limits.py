@@ -57,7 +57,8 @@ def test_duration_is_checked_while_decoding_when_the_file_states_none():
     assert info.value.stage is FailureStage.DECODE
 
 
-def test_image_pixels_are_checked_before_decoding_and_set_pillows_guard(tmp_path):
+def test_image_pixels_are_checked_before_decoding_and_set_pillows_guard(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after: it is global
     path = tmp_path / "claims.png"
     path.write_bytes(png_claiming(1200, 1200))  # 1.44 MP in the header, one pixel of data
     asset = MediaAsset(asset_id="i", uri=str(path), media_type=MediaType.IMAGE, size_bytes=path.stat().st_size)

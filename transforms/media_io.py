@@ -60,8 +60,10 @@ def open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.In
     if is_local(uri):
         try:
             container = open_input(local_path(uri), hwaccel)
+        except FileNotFoundError:
+            raise
         except av.error.FFmpegError as exc:  # a local file FFmpeg cannot open is bad data, not bad luck
-            raise MediaError(f"FFmpeg cannot read the container ({exc.strerror or exc})") from exc
+            raise MediaError(f"cannot be read as a video (FFmpeg: {exc.strerror or exc})") from exc
         with container:
             yield container
     else:
