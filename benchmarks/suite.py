@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "dask_scaling": "dask_scaling",
     "understanding": "understanding",
     "stream": "stream_latency",
+    "reliability": "reliability",
 }
 
 

@@ -28,6 +28,7 @@ from sceneline.transforms.gcp_env import use_emulator_credentials
 from sceneline.transforms.media_io import join
 from sceneline.transforms.metrics import counters, model_stage_seconds, stage_seconds
 from sceneline.transforms.model_spec import preflight
+from sceneline.transforms.resume import ALREADY_INDEXED_TAG, SkipIndexed
 from sceneline.transforms.sinks import RecordFailures
 from sceneline.transforms.sources import Listing, list_inputs
 from sceneline.transforms.store import SceneStore, StoreConfig
@@ -35,6 +36,7 @@ from sceneline.pipelines.options import (
     SceneLineOptions,
     analysis_config_from,
     embedding_handler_from,
+    limits_from,
     must_wait,
     resolve_runner,
     store_config_from,
@@ -88,7 +90,8 @@ def build_index_pipeline(
     admitted = (
         p
         | "Inputs" >> beam.Create(files)
-        | "Admit" >> beam.ParDo(AdmitInputs()).with_outputs(FAILED_TAG, SKIPPED_TAG, main="assets")
+        | "Admit" >> beam.ParDo(AdmitInputs(limits=limits_from(opts))).with_outputs(
+            FAILED_TAG, SKIPPED_TAG, main="assets")
     )
     unique = (
         admitted.assets
@@ -96,12 +99,17 @@ def build_index_pipeline(
         | "GroupByContent" >> beam.GroupByKey()
         | "KeepOnePerContent" >> beam.ParDo(KeepOnePerContent()).with_outputs(DUPLICATES_TAG, main="assets")
     )
+    to_index, resumed = unique.assets, []
+    if so.resume:
+        kept = unique.assets | "SkipIndexed" >> beam.ParDo(SkipIndexed(store, run_id)).with_outputs(
+            ALREADY_INDEXED_TAG, main="assets")
+        to_index, resumed = kept.assets, [kept[ALREADY_INDEXED_TAG]]
     settings = IndexSettings(
         store=store, run_id=run_id, analysis=analysis_config_from(opts), thumbnails=so.thumbnails,
         visual_spec=visual_spec, embedding=embedding_handler_from(opts, visual_spec) if visual_spec else None,
         understanding=(understanding_config_from(opts), understanding) if understanding is not None else None)
     records, index_failures = (
-        unique.assets
+        to_index
         | "KeyByAsset" >> beam.Map(lambda a: (a.asset_id, a))
         | "Index" >> IndexAssets(settings)
     )
@@ -114,7 +122,7 @@ def build_index_pipeline(
          | "DeadLetterJson" >> beam.Map(_to_json_line)
          | "DeadLetters" >> beam.io.WriteToText(join(so.dead_letter, run_id, "failures"),
                                                 file_name_suffix=".jsonl"))
-    _ = ((written, failed_records, admitted[SKIPPED_TAG], unique[DUPLICATES_TAG])
+    _ = ((written, failed_records, admitted[SKIPPED_TAG], unique[DUPLICATES_TAG], *resumed)
          | "AllOutcomes" >> beam.Flatten()
          | "OutcomeJson" >> beam.Map(_to_json_line)
          | "Outcomes" >> beam.io.WriteToText(join(so.run_dir, run_id, "outcomes"),

@@ -30,6 +30,18 @@ Offline = typer.Option(False, "--offline", envvar="SCENELINE_OFFLINE",
                        help="Never reach for a model hub (missing weights fail at once).")
 
 
+# Limits on one asset (schemas/limits.py); None leaves the option's default.
+MaxBytes = typer.Option(None, "--max-bytes", help="Largest file in bytes (default 64 GiB).")
+MaxDuration = typer.Option(None, "--max-duration-s", help="Longest video in seconds (default 7200).")
+MaxPixels = typer.Option(None, "--max-pixels", help="Most pixels in a frame or image (default 100,000,000).")
+MaxFrames = typer.Option(None, "--max-frames", help="Most frames decoded from one video (default 1,000,000).")
+TimeBudget = typer.Option(None, "--asset-time-budget-s", help="Longest analysis of one asset in seconds (default 3600).")
+
+
+def _limits_argv(**limits: float | None) -> list[str]:
+    return [f"--{name}={value}" for name, value in limits.items() if value is not None]
+
+
 class UserError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
@@ -143,6 +155,13 @@ def index(
     offline: bool = Offline,
     json_out: bool = JsonOut,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    resume: bool = typer.Option(False, "--resume", help="Skip assets already indexed (same content and models): "
+                                                        "re-run only what a killed or failed run left."),
+    max_bytes: Optional[int] = MaxBytes,
+    max_duration_s: Optional[float] = MaxDuration,
+    max_pixels: Optional[int] = MaxPixels,
+    max_frames: Optional[int] = MaxFrames,
+    asset_time_budget_s: Optional[float] = TimeBudget,
 ) -> None:
     """Index media into scenes (other --name=value flags go to Beam, e.g. --direct_num_workers=2)."""
     _configure_logging(verbose)
@@ -158,7 +177,9 @@ def index(
         f"--dead_letter={dead_letter}", f"--runner={runner}",
     ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
                             captioner_timeout) + (["--offline"] if offline else []) \
-        + ([f"--dask_workers={dask_workers}"] if dask_workers else []) + beam_flags + list(ctx.args)
+        + ([f"--dask_workers={dask_workers}"] if dask_workers else []) + (["--resume"] if resume else []) \
+        + _limits_argv(max_bytes=max_bytes, max_duration_s=max_duration_s, max_pixels=max_pixels,
+                       max_frames=max_frames, asset_time_budget_s=asset_time_budget_s) + beam_flags + list(ctx.args)
 
     show_progress = not json_out and sys.stderr.isatty()
     if show_progress:
@@ -417,6 +438,11 @@ def stream(
     offline: bool = Offline,
     json_out: bool = typer.Option(False, "--json", help="Print each event's outcome as a JSON line."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    max_bytes: Optional[int] = MaxBytes,
+    max_duration_s: Optional[float] = MaxDuration,
+    max_pixels: Optional[int] = MaxPixels,
+    max_frames: Optional[int] = MaxFrames,
+    asset_time_budget_s: Optional[float] = TimeBudget,
 ) -> None:
     """Keep the index in step with a bucket, from its notifications on Pub/Sub.
 
@@ -430,7 +456,9 @@ def stream(
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
     ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
-                            captioner_timeout) + (["--offline"] if offline else []) + list(ctx.args)
+                            captioner_timeout) + (["--offline"] if offline else []) \
+        + _limits_argv(max_bytes=max_bytes, max_duration_s=max_duration_s, max_pixels=max_pixels,
+                       max_frames=max_frames, asset_time_budget_s=asset_time_budget_s) + list(ctx.args)
     _run_guarded(stream_until_stopped, argv, as_json=json_out, label=subscription)
 
 

@@ -10,6 +10,7 @@ from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE
 from sceneline.transforms.model_spec import DEFAULT_VISUAL_MODEL
 from sceneline.transforms.store import DEFAULT_COLLECTION, DEFAULT_LOCAL_PATH, StoreConfig, store_config
 from sceneline.pipelines.understanding import UnderstandingConfig
+from sceneline.schemas.limits import LIMIT_FLAGS, Limits
 from sceneline.transforms.caption_prompt import CATEGORIES, DEFAULT_CATEGORY
 from sceneline.transforms.caption_spec import DEFAULT_CAPTIONER, RESPONSE_FORMATS, CaptionerConfig, EndpointSettings
 from sceneline.transforms.ocr import OcrConfig
@@ -84,6 +85,7 @@ class SceneLineOptions(PipelineOptions):
                             "cluster started for the run (0: one per CPU core).")
         _add_understanding_args(parser)
         _add_stream_args(parser)
+        _add_limit_args(parser)
 
 
 # ---- scene understanding (captions, visible text, text vectors) -----------------------------
@@ -129,6 +131,32 @@ def _add_stream_args(parser) -> None:
                         "Pub/Sub redelivers held messages within about this time.")
 
 
+# ---- limits on one asset (schemas/limits.py) -----------------------------------------------
+LIMIT_HELP = {
+    "max_bytes": "Largest file, in bytes.",
+    "max_duration_s": "Longest video, in seconds (stated by the container or reached while decoding).",
+    "max_pixels": "Most pixels in one frame or image (also Pillow's decompression-bomb guard).",
+    "max_frames": "Most frames decoded from one video.",
+    "time_budget_s": "Longest time to analyse one asset, in seconds (each segment of a long video).",
+}
+
+
+def _add_limit_args(parser) -> None:
+    g = parser.add_argument_group("sceneline limits (an asset past one fails, naming it)")
+    for name, info in Limits.model_fields.items():
+        g.add_argument(f"--{LIMIT_FLAGS[name]}", type=info.annotation, default=info.default,
+                       help=f"{LIMIT_HELP[name]} Default {info.default}.")
+    batch = parser.add_argument_group("sceneline batch")
+    batch.add_argument("--resume", action="store_true", default=False,
+                       help="Skip assets the store already holds as indexed (same content, same "
+                            "collection, so the same models); re-run only what is missing or failed.")
+
+
+def limits_from(opts: PipelineOptions) -> Limits:
+    o = opts.view_as(SceneLineOptions)
+    return Limits(**{name: getattr(o, LIMIT_FLAGS[name]) for name in Limits.model_fields})
+
+
 def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
     o = opts.view_as(SceneLineOptions)
     captioner = CaptionerConfig(
@@ -149,7 +177,8 @@ def store_config_from(opts: PipelineOptions) -> StoreConfig:
 def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:
     o = opts.view_as(SceneLineOptions)
     return AnalysisConfig(detector=o.detector, keyframe_max_side=o.keyframe_max_side,
-                          decode_threads=o.decode_threads, hwaccel=o.hwaccel, segment_s=o.segment_s)
+                          decode_threads=o.decode_threads, hwaccel=o.hwaccel, segment_s=o.segment_s,
+                          limits=limits_from(opts))
 
 
 def embedding_handler_from(opts: PipelineOptions, spec: str, *, streaming: bool = False,

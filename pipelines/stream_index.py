@@ -33,6 +33,7 @@ from sceneline.pipelines.options import (
     SceneLineOptions,
     analysis_config_from,
     embedding_handler_from,
+    limits_from,
     resolve_runner,
     runner_of,
     store_config_from,
@@ -123,7 +124,8 @@ def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, 
     parsed = deliveries | "Parse" >> beam.ParDo(ParseNotifications()).with_outputs(REJECTED_TAG, main="events")
     routed = parsed.events | "Route" >> beam.ParDo(RouteBucketEvents(store, run_id)).with_outputs(
         REMOVALS_TAG, SETTLED_TAG, main="uploads")
-    admitted = routed.uploads | "Admit" >> beam.ParDo(KeepKeys(AdmitInputs(identity="object"))).with_outputs(
+    admit = AdmitInputs(identity="object", limits=limits_from(opts))
+    admitted = routed.uploads | "Admit" >> beam.ParDo(KeepKeys(admit)).with_outputs(
         FAILED_TAG, SKIPPED_TAG, main="assets")
     # Locally a model batch is what one poll took (see transforms/pubsub_source.py for why
     # RunInference's stateful batching is left out there); elsewhere it waits at most this long.

@@ -38,3 +38,6 @@ def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     assert len({r["scenes"] for r in scaling.values()}) == 1, "workers found different scenes"
     stream = json.loads((tmp_path / "stream.json").read_text())["figures"]
     assert stream["uploads"] == 2 and 0 < stream["median_s"] <= stream["max_s"]
+    reliability = json.loads((tmp_path / "reliability.json").read_text())["figures"]
+    assert reliability["kinds"] >= 30 and reliability["inputs_lost"] == 0 and not reliability["unexpected"]
+    assert reliability["faults"] and all(f["survived"] for f in reliability["faults"])

@@ -20,6 +20,8 @@ from sceneline.schemas import (
     asset_id_for_object,
 )
 from sceneline.schemas.ids import asset_id_for_uri
+from sceneline.schemas.limits import LimitExceeded, Limits
+from sceneline.transforms.limits import check_bytes
 from sceneline.transforms.media_io import CHUNK_BYTES, open_for_read
 from sceneline.transforms.metrics import timed
 from sceneline.transforms.sniff import SNIFF_BYTES, extension_media_type, sniff_bytes
@@ -61,14 +63,17 @@ def _content_digest(uri: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def admit_input(f: InputFile, identity: str = "content") -> MediaAsset | AssetRecord:
+def admit_input(f: InputFile, identity: str = "content", limits: Limits | None = None) -> MediaAsset | AssetRecord:
     """Admit one input file.
 
     Returns a MediaAsset, or a skipped AssetRecord for files that are not media and do not
     claim to be. Raises MediaError for files that claim to be media (by name) but are not.
     `identity` is "content" (asset id from a hash of the bytes) or "object" (from the bucket,
-    name and generation of a Cloud Storage object).
+    name and generation of a Cloud Storage object). A file past `limits.max_bytes` raises
+    LimitExceeded before its bytes are read.
     """
+    limits = limits or Limits()
+    check_bytes(f.size_bytes, limits)
     with open_for_read(f.uri) as stream:
         head = stream.read(SNIFF_BYTES)
     sniffed = sniff_bytes(head)
@@ -93,6 +98,7 @@ def admit_input(f: InputFile, identity: str = "content") -> MediaAsset | AssetRe
         sha, size = None, f.size_bytes if f.size_bytes is not None else len(head)
     else:
         sha, size = _content_digest(f.uri)
+        check_bytes(size, limits)  # the listing may not have known the size
         asset_id = asset_id_for_content(sha)
     return MediaAsset(
         asset_id=asset_id, uri=f.uri, media_type=media_type, size_bytes=size, sha256=sha,
@@ -104,13 +110,16 @@ def admit_input(f: InputFile, identity: str = "content") -> MediaAsset | AssetRe
 class AdmitInputs(beam.DoFn):
     """InputFile -> MediaAsset; tagged outputs `failed` (Failure) and `skipped` (AssetRecord)."""
 
-    def __init__(self, identity: str = "content"):
+    def __init__(self, identity: str = "content", limits: Limits | None = None):
         self._identity = identity
+        self._limits = limits or Limits()
 
-    def _fallback_id(self, f: InputFile) -> str:
+    def _fallback_id(self, f: InputFile, exc: Exception) -> str:
         """An id for an input that failed admission, so its failure has a status record."""
         if self._identity == "object" and f.bucket and f.object_name and f.generation:
             return asset_id_for_object(f.bucket, f.object_name, f.generation)
+        if isinstance(exc, LimitExceeded):  # never hash a file turned away for its size
+            return asset_id_for_uri(f.uri)
         try:
             return asset_id_for_content(_content_digest(f.uri)[0])
         except Exception:  # unreadable: fall back to the name
@@ -119,10 +128,10 @@ class AdmitInputs(beam.DoFn):
     def process(self, f: InputFile) -> Iterator:
         try:
             with timed("admit"):
-                result = admit_input(f, self._identity)
+                result = admit_input(f, self._identity, self._limits)
         except Exception as exc:  # bad input must never stop the pipeline
             yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
-                exc, uri=f.uri, stage=FailureStage.ADMIT, asset_id=self._fallback_id(f)))
+                exc, uri=f.uri, stage=FailureStage.ADMIT, asset_id=self._fallback_id(f, exc)))
             return
         if isinstance(result, AssetRecord):
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, result)

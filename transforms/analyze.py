@@ -26,8 +26,10 @@ from sceneline.schemas import (
     Scene,
 )
 from sceneline.transforms.detection import DEFAULT_DETECTOR
+from sceneline.schemas.limits import Limits
 from sceneline.transforms.keyed import KeepKeys
 from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within
+from sceneline.transforms.limits import open_image_within
 from sceneline.transforms.media_io import open_for_read
 from sceneline.transforms.metrics import count, timed
 from sceneline.transforms.scenes import KeyframePolicy
@@ -51,9 +53,10 @@ class AnalysisConfig:
     keyframe_policy: KeyframePolicy = field(default_factory=KeyframePolicy)
     keyframe_max_side: int = KEYFRAME_MAX_SIDE
     decode_threads: int = 0
-    max_frames: int | None = None
+    max_frames: int | None = None  # stop decoding here (a sample), unlike limits.max_frames (fail)
     hwaccel: str | None = None  # e.g. "cuda": decode on the GPU where there is one
     segment_s: float = DEFAULT_SEGMENT_S  # 0: never split a video
+    limits: Limits = field(default_factory=Limits)
 
 
 __all__ = ["AnalysisConfig", "AnalyzeAssets", "AnalyzeMedia", "StageError", "analyze_asset", "analyze_video",
@@ -75,7 +78,7 @@ _QUARTER_TURN_ORIENTATIONS = {5, 6, 7, 8}
 
 def analyze_image(asset: MediaAsset, config: AnalysisConfig) -> AnalyzedAsset:
     with stage(FailureStage.DECODE), open_for_read(asset.uri) as f:
-        img = Image.open(f)  # raises DecompressionBombError past Pillow's pixel limit
+        img = open_image_within(f, config.limits)  # the header's size checked before decoding
         width, height = img.size
         fmt = img.format
         mode = img.mode

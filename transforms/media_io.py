@@ -11,6 +11,8 @@ import av
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from sceneline.schemas import MediaError
+
 CHUNK_BYTES = 1 << 20
 
 
@@ -56,7 +58,13 @@ def open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.In
     from sceneline.transforms.hwaccel import open_input
 
     if is_local(uri):
-        with open_input(local_path(uri), hwaccel) as container:
+        try:
+            container = open_input(local_path(uri), hwaccel)
+        except FileNotFoundError:
+            raise
+        except av.error.FFmpegError as exc:  # a local file FFmpeg cannot open is bad data, not bad luck
+            raise MediaError(f"cannot be read as a video (FFmpeg: {exc.strerror or exc})") from exc
+        with container:
             yield container
     else:
         with open_for_read(uri) as f, open_input(f, hwaccel) as container:

@@ -34,6 +34,7 @@ from sceneline.schemas import AnalyzedAsset, Failure, FailureStage, MediaAsset, 
 from sceneline.transforms.decode import FrameDecoder
 from sceneline.transforms.detection import Boundary, create_detector
 from sceneline.transforms.keyframes import keyframe_rgb
+from sceneline.transforms.limits import DecodeGuard, check_frames, check_probe
 from sceneline.transforms.media_io import open_video
 from sceneline.transforms.metrics import count, timed
 from sceneline.transforms.probe import display_size, probe_container, reconcile_with_decode, video_stream
@@ -95,6 +96,7 @@ def plan_segments(asset: MediaAsset, config: "AnalysisConfig") -> list[SegmentTa
     """The segments to analyse `asset` in: one unless the video is long and can be split exactly."""
     with stage(FailureStage.PROBE), open_video(asset.uri, config.hwaccel) as container:
         probe = probe_container(container, asset.size_bytes)
+        check_probe(probe, config.limits)  # nothing past a limit is split and spread
         stream = video_stream(container)
         duration = probe.claimed_duration_s or 0.0
         if (config.segment_s <= 0 or duration < 2 * config.segment_s or config.max_frames is not None
@@ -143,6 +145,7 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
             container = resources.enter_context(open_video(asset.uri, config.hwaccel))
             stream = video_stream(container)
             probe = task.probe or probe_container(container, asset.size_bytes)
+            check_probe(probe, config.limits)
             fps = probe.avg_fps or probe.real_fps or 25.0
             detector = create_detector(config.detector, fps)
             detector.stream_start = not later
@@ -165,8 +168,10 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
                         result.pieces.append(piece)
 
         display: tuple[int, int] | None = None
+        guard = DecodeGuard(config.limits)
         with stage(FailureStage.DECODE):
             for df in decoder:
+                guard.frame(df.time_s)
                 if display is None:  # rotation is known once the first frame is out
                     display = display_size(probe.width, probe.height, probe.sample_aspect, decoder.stats.rotation)
                 if owned.see(df.index, df.pts_s, df.time_s):
@@ -240,6 +245,8 @@ def stitch(results: list[SegmentResult], config: "AnalysisConfig") -> AnalyzedAs
     if [r.index for r in results] != list(range(first.count)):
         raise StageError(FailureStage.DETECT, RuntimeError(
             f"segments {sorted(set(range(first.count)) - {r.index for r in results})} of {first.count} are missing"))
+    with stage(FailureStage.DECODE):  # each segment checked its own frames; this is the asset's sum
+        check_frames(sum(r.frames for r in results), config.limits)
     scenes: list[Scene] = []
     pending: ShotPiece | None = None
     offset = 0
