@@ -94,12 +94,14 @@ def check_not_truncated(claimed_s: float | None, decoded_s: float, *, limited: b
 
 def plan_segments(asset: MediaAsset, config: "AnalysisConfig") -> list[SegmentTask]:
     """The segments to analyse `asset` in: one unless the video is long and can be split exactly."""
+    if config.segment_s <= 0 or config.max_frames is not None:  # never split: no need to open it here
+        return [SegmentTask(asset=asset)]
     with stage(FailureStage.PROBE), open_video(asset.uri, config.hwaccel) as container:
         probe = probe_container(container, asset.size_bytes)
         check_probe(probe, config.limits)  # nothing past a limit is split and spread
         stream = video_stream(container)
         duration = probe.claimed_duration_s or 0.0
-        if (config.segment_s <= 0 or duration < 2 * config.segment_s or config.max_frames is not None
+        if (duration < 2 * config.segment_s
                 or not set(container.format.name.split(",")) & set(SPLITTABLE_FORMATS)):
             return [SegmentTask(asset=asset, probe=probe)]
         origin = _first_frame_time(container, stream)
