@@ -23,8 +23,8 @@ from typing import Callable
 import av
 
 from sceneline.benchmarks.common import Report, benchmark_parser, ffmpeg_exe, median
-from sceneline.transforms.decode import FrameDecoder
-from sceneline.transforms.detection import DEFAULT_DETECTOR, create_detector
+from sceneline.transforms.media.decode import FrameDecoder
+from sceneline.transforms.media.detection import DEFAULT_DETECTOR, create_detector
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv", ".mpg", ".mpeg", ".ogv", ".ts", ".flv", ".wmv"}
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from sceneline.benchmarks.common import Report, benchmark_parser
 from sceneline.schemas import AnalyzedAsset, Keyframe, MediaAsset, MediaType, ProbeInfo, Scene
-from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within
+from sceneline.transforms.media.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within
 
 TARGET_RATIO = 0.9
 
@@ -68,7 +68,7 @@ def pipeline_throughput(spec: str, images: list[bytes], batch: int, threads: int
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from sceneline.transforms.embed import ClipImageEmbeddingHandler, EmbedKeyframes
+    from sceneline.transforms.models.embed import ClipImageEmbeddingHandler, EmbedKeyframes
 
     handler = ClipImageEmbeddingHandler(spec, max_batch_images=batch, min_batch_images=batch, num_threads=threads)
     assets = as_assets(images, per_asset)
@@ -90,8 +90,8 @@ def pipeline_throughput(spec: str, images: list[bytes], batch: int, threads: int
 def run(spec: str, n_images: int, batches: list[int], threads: int, per_asset: int, media: Path) -> Report:
     import torch
 
-    from sceneline.transforms.clip_model import load_clip
-    from sceneline.transforms.model_spec import parse_clip_spec
+    from sceneline.transforms.models.clip_model import load_clip
+    from sceneline.transforms.models.model_spec import parse_clip_spec
 
     torch.set_num_threads(threads)
     images = keyframe_jpegs(media, n_images)

@@ -49,7 +49,7 @@ def _short(text: str | None) -> str:
 def hostile_inputs(work: Path, media, visual_spec: str) -> dict[str, Any]:
     """One batch run over every kind; outcomes per kind, inputs lost, files written astray."""
     from sceneline.pipelines import batch_index
-    from sceneline.transforms.store import close_shared_clients
+    from sceneline.transforms.store.scene_store import close_shared_clients
 
     inputs, out, cwd = work / "inputs", work / "out", work / "cwd"
     cwd.mkdir(parents=True)
@@ -89,7 +89,7 @@ def hostile_inputs(work: Path, media, visual_spec: str) -> dict[str, Any]:
 def store_faults(work: Path, media, visual_spec: str) -> dict[str, Any]:
     """Store writes failing: twice for one asset (retried), always for another (dead letter)."""
     from sceneline.pipelines import batch_index
-    from sceneline.transforms.store import SceneStore, close_shared_clients
+    from sceneline.transforms.store.scene_store import SceneStore, close_shared_clients
 
     make_clips(work / "in", ["flaky.mp4", "down.mp4", "fine.mp4"], media)
     real = SceneStore.write_scenes

@@ -23,8 +23,8 @@ import numpy as np
 from sceneline.benchmarks.common import Report, benchmark_parser, median, percentile
 from sceneline.schemas import AnalyzedAsset, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
-from sceneline.transforms.store_gateway import serve_folder
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.gateway import serve_folder
 
 DIM = 512
 SCENES_PER_ASSET = 10

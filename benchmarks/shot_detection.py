@@ -35,7 +35,7 @@ from sceneline.benchmarks.common import ffmpeg_exe
 from sceneline.benchmarks.decode import ffmpeg_null_s, ffmpeg_startup_s, ffmpeg_version, pyav_decode
 from sceneline.benchmarks.scoring import load_annotations
 from sceneline.benchmarks.shot_detection_report import render
-from sceneline.transforms.shots import detect_shots
+from sceneline.transforms.media.shots import detect_shots
 
 HERE = Path(__file__).resolve().parent
 ANNOTATIONS = HERE / "annotations" / "real_videos.json"

@@ -54,7 +54,7 @@ def _time_one(bucket, stream: StreamProcess, store, clip: Path, name: str) -> di
 
 
 def measure(clip: Path, uploads: int, visual_model: str, extra: list[str]) -> dict:
-    from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+    from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
     work = Path(tempfile.mkdtemp(prefix="sceneline-stream-bench-"))
     with gcp_emulators.pubsub_emulator(work / "pubsub.log") as pubsub:

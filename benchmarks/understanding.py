@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sceneline.transforms.analyze import AnalysisConfig, analyze_asset
+from sceneline.transforms.media.analyze import AnalysisConfig, analyze_asset
 from sceneline.schemas import MediaAsset, MediaType
 
 CAPTION = "SUMMER SALE 50% OFF"
@@ -53,7 +53,7 @@ def with_caption(jpeg: bytes) -> bytes:
 
     from PIL import Image, ImageDraw, ImageFont
 
-    from sceneline.transforms.keyframes import encode_jpeg
+    from sceneline.transforms.media.keyframes import encode_jpeg
 
     img = Image.open(io.BytesIO(jpeg)).convert("RGB")
     draw = ImageDraw.Draw(img)
@@ -66,7 +66,7 @@ def with_caption(jpeg: bytes) -> bytes:
 
 
 def bench_ocr(scenes) -> dict:
-    from sceneline.transforms.ocr import OcrConfig, OcrEngine
+    from sceneline.transforms.models.ocr import OcrConfig, OcrEngine
 
     engine, load_s = _timed(OcrEngine, OcrConfig())
     engine.read(scenes[0].keyframes[0].jpeg)  # warm-up
@@ -87,7 +87,7 @@ def bench_ocr(scenes) -> dict:
 
 
 def bench_text(n: int = 256) -> dict:
-    from sceneline.transforms.text_model import DEFAULT_TEXT_MODEL, load_text_encoder
+    from sceneline.transforms.models.text_model import DEFAULT_TEXT_MODEL, load_text_encoder
 
     encoder, load_s = _timed(load_text_encoder, DEFAULT_TEXT_MODEL)
     rng = np.random.default_rng(0)
@@ -104,9 +104,9 @@ def bench_captioner(scenes, answer_tokens: int, batches: list[int], threads: int
     import torch
 
     from sceneline.benchmarks.random_vlm import SMOLVLM_256M, build_random_vlm, save
-    from sceneline.transforms.caption import load_captioner
-    from sceneline.transforms.caption_prompt import CATEGORIES, CaptionRequest, caption_prompt
-    from sceneline.transforms.caption_spec import DEFAULT_CAPTIONER, CaptionerConfig
+    from sceneline.transforms.models.caption import load_captioner
+    from sceneline.transforms.models.caption_prompt import CATEGORIES, CaptionRequest, caption_prompt
+    from sceneline.transforms.models.caption_spec import DEFAULT_CAPTIONER, CaptionerConfig
 
     corpus = [caption_prompt(c) for c in CATEGORIES]
     model, processor = build_random_vlm(SMOLVLM_256M, corpus, seed=0)

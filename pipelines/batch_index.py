@@ -24,14 +24,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from sceneline.schemas import AssetRecord, AssetStatus, InputFile, MediaAsset
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
-from sceneline.transforms.gcp_env import use_emulator_credentials
-from sceneline.transforms.media_io import join
+from sceneline.transforms.io.gcp_env import use_emulator_credentials
+from sceneline.transforms.io.media_io import join
 from sceneline.transforms.metrics import counters, model_stage_seconds, stage_seconds
-from sceneline.transforms.model_spec import preflight
+from sceneline.transforms.models.model_spec import preflight
 from sceneline.transforms.resume import ALREADY_INDEXED_TAG, SkipIndexed
 from sceneline.transforms.sinks import RecordFailures
-from sceneline.transforms.sources import Listing, list_inputs
-from sceneline.transforms.store import SceneStore, StoreConfig
+from sceneline.transforms.io.sources import Listing, list_inputs
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
 from sceneline.pipelines.options import (
     SceneLineOptions,
     analysis_config_from,

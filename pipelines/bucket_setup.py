@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sceneline.transforms.gcp_env import PUBSUB_EMULATOR_ENV, storage_emulator
+from sceneline.transforms.io.gcp_env import PUBSUB_EMULATOR_ENV, storage_emulator
 
 NOTIFIED_EVENTS = ("OBJECT_FINALIZE", "OBJECT_DELETE", "OBJECT_ARCHIVE")
 PAYLOAD_FORMAT = "JSON_API_V1"

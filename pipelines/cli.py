@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from sceneline.transforms.detection import DEFAULT_DETECTOR
+from sceneline.transforms.media.detection import DEFAULT_DETECTOR
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -48,10 +48,10 @@ class UserError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sceneline.pipelines.search import SearchError
-    from sceneline.transforms.model_spec import ModelUnavailableError
-    from sceneline.transforms.store_gateway import GatewayError
-    from sceneline.transforms.sources import InputNotFoundError
-    from sceneline.transforms.store import IndexMismatchError, StoreConfigError
+    from sceneline.transforms.models.model_spec import ModelUnavailableError
+    from sceneline.transforms.store.gateway import GatewayError
+    from sceneline.transforms.io.sources import InputNotFoundError
+    from sceneline.transforms.store.scene_store import IndexMismatchError, StoreConfigError
 
     return (UserError, InputNotFoundError, ModelUnavailableError, StoreConfigError, IndexMismatchError,
             SearchError, GatewayError, ValueError)
@@ -86,7 +86,7 @@ def _understanding_argv(captioner: str, ocr: bool, text_model: str, category: st
 
 
 def _open_store(qdrant_path: str | None, qdrant_url: str | None, api_key: str | None, collection: str):
-    from sceneline.transforms.store import SceneStore, store_config
+    from sceneline.transforms.store.scene_store import SceneStore, store_config
 
     return SceneStore(store_config(qdrant_path, qdrant_url, api_key, collection))
 
@@ -97,7 +97,7 @@ def _fail(exc: BaseException) -> None:
 
 
 def _run_guarded(fn, *args, **kwargs) -> Any:
-    from sceneline.transforms.store import close_shared_clients
+    from sceneline.transforms.store.scene_store import close_shared_clients
 
     try:
         return fn(*args, **kwargs)
@@ -328,7 +328,7 @@ def detect(
     import av
 
     from sceneline.schemas import MediaError
-    from sceneline.transforms.shots import detect_shots
+    from sceneline.transforms.media.shots import detect_shots
 
     def run():
         try:
@@ -378,8 +378,8 @@ def serve(
     import signal
     import threading
 
-    from sceneline.transforms.store import store_config
-    from sceneline.transforms.store_gateway import serve_folder
+    from sceneline.transforms.store.scene_store import store_config
+    from sceneline.transforms.store.gateway import serve_folder
 
     folder = store_config(path=qdrant_path).path
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from qdrant_client import models
 
-# Filter names -> payload keys (see transforms/store.py: scene_payload).
+# Filter names -> payload keys (see transforms/store/scene_store.py: scene_payload).
 FIELDS: dict[str, str] = {
     "id": "asset_id",
     "asset_id": "asset_id",

@@ -18,11 +18,11 @@ import apache_beam as beam
 
 from sceneline.pipelines.understanding import UnderstandingConfig, UnderstandingModels, add_understanding
 from sceneline.schemas import AssetStatus
-from sceneline.transforms.analyze import AnalysisConfig, AnalyzeMedia
-from sceneline.transforms.embed import ClipImageEmbeddingHandler, EmbedKeyframes
+from sceneline.transforms.media.analyze import AnalysisConfig, AnalyzeMedia
+from sceneline.transforms.models.embed import ClipImageEmbeddingHandler, EmbedKeyframes
 from sceneline.transforms.keyed import KeepKeys
 from sceneline.transforms.sinks import FAILED_TAG, MarkStatus, WriteThumbnails, WriteToIndex
-from sceneline.transforms.store import StoreConfig
+from sceneline.transforms.store.scene_store import StoreConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class IndexSettings:
     understanding: tuple[UnderstandingConfig, UnderstandingModels] | None = None
     # A Reshuffle after `pending` spreads assets over workers. It groups by key, so it needs a
     # source that holds the watermark back; the local stream's source cannot (see
-    # transforms/pubsub_source.py) and runs on one worker anyway, so it goes without.
+    # transforms/io/pubsub_source.py) and runs on one worker anyway, so it goes without.
     spread_over_workers: bool = True
     # Long videos split into time segments that are grouped again by asset. That grouping waits
     # for the end of input (a global window): right for batch, never fires in a stream, where

@@ -170,9 +170,9 @@ def init_index(
 
     def prepare() -> dict:
         from sceneline.pipelines.batch_index import prepare_store
-        from sceneline.transforms.model_spec import preflight
-        from sceneline.transforms.store import store_config
-        from sceneline.transforms.text_model import preflight_text_model
+        from sceneline.transforms.models.model_spec import preflight
+        from sceneline.transforms.store.scene_store import store_config
+        from sceneline.transforms.models.text_model import preflight_text_model
 
         config = store_config(qdrant_path, qdrant_url, qdrant_api_key, collection)
         store = prepare_store(config, preflight(visual_model, offline=offline), preflight_text_model(text_model))

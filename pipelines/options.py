@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from sceneline.transforms.analyze import DEFAULT_SEGMENT_S, AnalysisConfig
-from sceneline.transforms.detection import DEFAULT_DETECTOR
-from sceneline.transforms.keyframes import KEYFRAME_MAX_SIDE
-from sceneline.transforms.model_spec import DEFAULT_VISUAL_MODEL
-from sceneline.transforms.store import DEFAULT_COLLECTION, DEFAULT_LOCAL_PATH, StoreConfig, store_config
+from sceneline.transforms.media.analyze import DEFAULT_SEGMENT_S, AnalysisConfig
+from sceneline.transforms.media.detection import DEFAULT_DETECTOR
+from sceneline.transforms.media.keyframes import KEYFRAME_MAX_SIDE
+from sceneline.transforms.models.model_spec import DEFAULT_VISUAL_MODEL
+from sceneline.transforms.store.scene_store import DEFAULT_COLLECTION, DEFAULT_LOCAL_PATH, StoreConfig, store_config
 from sceneline.pipelines.understanding import UnderstandingConfig
 from sceneline.schemas.limits import LIMIT_FLAGS, Limits
-from sceneline.transforms.caption_prompt import CATEGORIES, DEFAULT_CATEGORY
-from sceneline.transforms.caption_spec import DEFAULT_CAPTIONER, RESPONSE_FORMATS, CaptionerConfig, EndpointSettings
-from sceneline.transforms.ocr import OcrConfig
-from sceneline.transforms.text_model import DEFAULT_TEXT_MODEL
+from sceneline.transforms.models.caption_prompt import CATEGORIES, DEFAULT_CATEGORY
+from sceneline.transforms.models.caption_spec import DEFAULT_CAPTIONER, RESPONSE_FORMATS, CaptionerConfig, EndpointSettings
+from sceneline.transforms.models.ocr import OcrConfig
+from sceneline.transforms.models.text_model import DEFAULT_TEXT_MODEL
 
 DEFAULT_HOME = ".sceneline"
 DEFAULT_RUNNER = "FnApiRunner"
@@ -186,7 +186,7 @@ def embedding_handler_from(opts: PipelineOptions, spec: str, *, streaming: bool 
     """The RunInference handler for image embeddings. Streaming, a batch fills up to the batch
     size from what has arrived (a bundle, or what came within `batch_wait_s` on runners that
     batch across bundles) instead of starting small and growing as batch runs do."""
-    from sceneline.transforms.embed import ClipImageEmbeddingHandler
+    from sceneline.transforms.models.embed import ClipImageEmbeddingHandler
 
     o = opts.view_as(SceneLineOptions)
     return ClipImageEmbeddingHandler(spec, device=o.model_device, max_batch_images=o.embed_batch_images,

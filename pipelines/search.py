@@ -18,11 +18,11 @@ import numpy as np
 from sceneline.pipelines.filters import translate_filter
 from sceneline.schemas import SearchGroup, SearchHit, SearchPage, SearchRequest
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
-from sceneline.transforms.clip_model import ClipModel, load_clip
-from sceneline.transforms.media_io import open_for_read
-from sceneline.transforms.model_spec import parse_clip_spec, preflight, set_offline
-from sceneline.transforms.store import SceneStore
-from sceneline.transforms.text_model import load_text_encoder
+from sceneline.transforms.models.clip_model import ClipModel, load_clip
+from sceneline.transforms.io.media_io import open_for_read
+from sceneline.transforms.models.model_spec import parse_clip_spec, preflight, set_offline
+from sceneline.transforms.store.scene_store import SceneStore
+from sceneline.transforms.models.text_model import load_text_encoder
 
 
 class SearchError(RuntimeError):

@@ -14,8 +14,8 @@ from typing import Iterator
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from sceneline.pipelines.options import runner_of, workers_on_this_machine, workers_share_this_process
-from sceneline.transforms.store import StoreConfig, StoreConfigError
-from sceneline.transforms.store_gateway import serve_folder
+from sceneline.transforms.store.scene_store import StoreConfig, StoreConfigError
+from sceneline.transforms.store.gateway import serve_folder
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@
 
 Every message reaches the acknowledgement through its recording steps, so it is acknowledged
 only once its outcome is recorded; a crash before that means a redelivery, which the
-deterministic ids make harmless. See transforms/pubsub_source.py for why the local runner
+deterministic ids make harmless. See transforms/io/pubsub_source.py for why the local runner
 needs its own source.
 """
 
@@ -44,7 +44,7 @@ from sceneline.pipelines.store_access import store_for_workers
 from sceneline.pipelines.understanding import UnderstandingModels, preflight_understanding
 from sceneline.schemas.events import SUBSCRIPTION_PATTERN, EventOutcome, PubsubDelivery
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
-from sceneline.transforms.bucket_events import (
+from sceneline.transforms.io.bucket_events import (
     REJECTED_TAG,
     REMOVALS_TAG,
     SETTLED_TAG,
@@ -52,12 +52,12 @@ from sceneline.transforms.bucket_events import (
     RemoveDeletedObjects,
     RouteBucketEvents,
 )
-from sceneline.transforms.dead_letters import WriteDeadLetters
-from sceneline.transforms.gcp_env import use_emulator_credentials
+from sceneline.transforms.io.dead_letters import WriteDeadLetters
+from sceneline.transforms.io.gcp_env import use_emulator_credentials
 from sceneline.pipelines.index_assets import IndexAssets, IndexSettings
 from sceneline.transforms.keyed import KeepKeys
-from sceneline.transforms.model_spec import preflight
-from sceneline.transforms.pubsub_source import (
+from sceneline.transforms.models.model_spec import preflight
+from sceneline.transforms.io.pubsub_source import (
     AcknowledgeDeliveries,
     PullSettings,
     ReadDeliveries,
@@ -65,8 +65,8 @@ from sceneline.transforms.pubsub_source import (
     close_inboxes,
 )
 from sceneline.transforms.sinks import RecordFailures, RecordStatus
-from sceneline.transforms.store import StoreConfig
-from sceneline.transforms.store_gateway import advertised_url, serve_folder
+from sceneline.transforms.store.scene_store import StoreConfig
+from sceneline.transforms.store.gateway import advertised_url, serve_folder
 
 LOCAL_STREAM_RUNNER = "BundleBasedDirectRunner"
 OUTCOME_LOGGER = "sceneline.stream.outcomes"
@@ -127,7 +127,7 @@ def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, 
     admit = AdmitInputs(identity="object", limits=limits_from(opts))
     admitted = routed.uploads | "Admit" >> beam.ParDo(KeepKeys(admit)).with_outputs(
         FAILED_TAG, SKIPPED_TAG, main="assets")
-    # Locally a model batch is what one poll took (see transforms/pubsub_source.py for why
+    # Locally a model batch is what one poll took (see transforms/io/pubsub_source.py for why
     # RunInference's stateful batching is left out there); elsewhere it waits at most this long.
     batch_wait_s = None if local else so.embed_batch_wait_s
     embedding = embedding_handler_from(opts, visual_spec, streaming=True, batch_wait_s=batch_wait_s) \

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import apache_beam as beam
 
 from sceneline.schemas import FailureStage
-from sceneline.transforms.caption import CaptionHandler, attach_captions, scene_images
-from sceneline.transforms.caption_spec import CaptionerConfig, CaptionerSpec, preflight_captioner
-from sceneline.transforms.embed_text import TextEmbeddingHandler, attach_text_vectors, scene_texts
-from sceneline.transforms.enrich import EnrichAssets
-from sceneline.transforms.ocr import OcrConfig, OcrHandler, attach_visible_text, keyframe_images
-from sceneline.transforms.text_model import TextModelSpec, preflight_text_model
+from sceneline.transforms.models.caption import CaptionHandler, attach_captions, scene_images
+from sceneline.transforms.models.caption_spec import CaptionerConfig, CaptionerSpec, preflight_captioner
+from sceneline.transforms.models.embed_text import TextEmbeddingHandler, attach_text_vectors, scene_texts
+from sceneline.transforms.models.enrich import EnrichAssets
+from sceneline.transforms.models.ocr import OcrConfig, OcrHandler, attach_visible_text, keyframe_images
+from sceneline.transforms.models.text_model import TextModelSpec, preflight_text_model
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def preflight_understanding(config: UnderstandingConfig, *, offline: bool = Fals
     captioner = preflight_captioner(config.captioner, offline=offline) if config.captioner else None
     text = preflight_text_model(config.text_model, config.device) if config.text_model else None
     if config.ocr is not None:
-        from sceneline.transforms.ocr import OcrEngine
+        from sceneline.transforms.models.ocr import OcrEngine
 
         OcrEngine(config.ocr)  # the weights are in the wheel: this fails only if it is not installed
     return UnderstandingModels(captioner=captioner, ocr=config.ocr is not None, text=text)

@@ -1,7 +1,7 @@
 """Limits on what one asset may cost: bytes, duration, pixels, frames and time.
 
 An asset past a limit fails, with a reason that names the limit and the flag that changes it;
-the rest of the run goes on. The same numbers guard every place they apply (transforms/limits.py):
+the rest of the run goes on. The same numbers guard every place they apply (transforms/media/limits.py):
 bytes at admission, pixels and the claimed duration at probe, frames, duration and time while
 decoding, and an image's pixels before it is decoded.
 """

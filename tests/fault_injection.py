@@ -16,7 +16,7 @@ from typing import Callable
 
 from clips import read_frames, write_video
 from sceneline.schemas import AssetStatus
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
 SOURCE = "videos/psd_testvideo.mp4"
 

@@ -32,7 +32,7 @@ from sceneline.schemas.events import (
 )
 from sceneline.schemas.ids import asset_id_for_object
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
-from sceneline.transforms.bucket_events import (
+from sceneline.transforms.io.bucket_events import (
     REJECTED_TAG,
     REMOVALS_TAG,
     SETTLED_TAG,
@@ -42,7 +42,7 @@ from sceneline.transforms.bucket_events import (
 )
 from sceneline.transforms.admit import SKIPPED_TAG, AdmitInputs
 from sceneline.transforms.sinks import RecordFailures, RecordStatus, WriteToIndex
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
 BUCKET, NAME = "media-bkt", "clips/a b.mp4"
 GEN1, GEN2 = "1795252383990826", "1795252383993007"

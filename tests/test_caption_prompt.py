@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sceneline.transforms.caption import asset_category
-from sceneline.transforms.caption_prompt import (
+from sceneline.transforms.models.caption import asset_category
+from sceneline.transforms.models.caption_prompt import (
     CATEGORIES,
     CaptionRequest,
     MalformedAnswer,

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from fake_endpoint import FakeEndpoint, Reply, answer
-from sceneline.transforms.caption import load_captioner
-from sceneline.transforms.caption_spec import CaptionerConfig, EndpointSettings, preflight_captioner
-from sceneline.transforms.captioner_endpoint import EndpointUnavailableError
-from sceneline.transforms.model_spec import ModelUnavailableError
+from sceneline.transforms.models.caption import load_captioner
+from sceneline.transforms.models.caption_spec import CaptionerConfig, EndpointSettings, preflight_captioner
+from sceneline.transforms.models.captioner_endpoint import EndpointUnavailableError
+from sceneline.transforms.models.model_spec import ModelUnavailableError
 
 IMAGES = [bytes([0xFF, 0xD8, i]) for i in range(4)]  # the server never decodes them
 
@@ -165,8 +165,8 @@ def test_in_a_pipeline_an_endpoint_that_stays_down_fails_its_assets_as_retryable
     from apache_beam.testing.util import assert_that, equal_to
 
     from sceneline.schemas import AnalyzedAsset, FailureStage, Keyframe, MediaAsset, MediaType, ProbeInfo, Scene
-    from sceneline.transforms.caption import CaptionHandler, attach_captions, scene_images
-    from sceneline.transforms.enrich import EnrichAssets
+    from sceneline.transforms.models.caption import CaptionHandler, attach_captions, scene_images
+    from sceneline.transforms.models.enrich import EnrichAssets
 
     def asset(n: int) -> AnalyzedAsset:
         scene = Scene(index=0, start_s=0, end_s=1, start_frame=0, end_frame=24,

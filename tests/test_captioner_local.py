@@ -17,12 +17,12 @@ from PIL import Image
 
 from sceneline.benchmarks.random_vlm import TINY, build_random_vlm, save
 from sceneline.schemas import AnalyzedAsset, FailureStage, Keyframe, MediaAsset, MediaType, ProbeInfo, Scene
-from sceneline.transforms.caption import CaptionHandler, attach_captions, load_captioner, scene_images
-from sceneline.transforms.caption_prompt import CATEGORIES, CaptionRequest, caption_prompt, repair_prompt
-from sceneline.transforms.caption_spec import CaptionerConfig, preflight_captioner
-from sceneline.transforms.captioner_local import _messages
-from sceneline.transforms.enrich import EnrichAssets
-from sceneline.transforms.model_spec import ModelUnavailableError
+from sceneline.transforms.models.caption import CaptionHandler, attach_captions, load_captioner, scene_images
+from sceneline.transforms.models.caption_prompt import CATEGORIES, CaptionRequest, caption_prompt, repair_prompt
+from sceneline.transforms.models.caption_spec import CaptionerConfig, preflight_captioner
+from sceneline.transforms.models.captioner_local import _messages
+from sceneline.transforms.models.enrich import EnrichAssets
+from sceneline.transforms.models.model_spec import ModelUnavailableError
 
 
 def jpeg_of(colour: tuple[int, int, int]) -> bytes:

@@ -13,8 +13,8 @@ from clips import read_frames, write_video
 from conftest import media
 from sceneline.benchmarks.scoring import score, truth_from_json
 from sceneline.schemas.scenes import TransitionKind
-from sceneline.transforms.detection import DEFAULT_DETECTOR, create_detector, detector_names
-from sceneline.transforms.shots import detect_shots
+from sceneline.transforms.media.detection import DEFAULT_DETECTOR, create_detector, detector_names
+from sceneline.transforms.media.shots import detect_shots
 
 
 def transitions(path, detector=DEFAULT_DETECTOR, fast=True):

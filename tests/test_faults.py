@@ -13,7 +13,7 @@ from fault_injection import MISSING_MODELS, FlakyWrites, index_argv, index_with_
     make_clips
 from sceneline.pipelines import batch_index
 from sceneline.schemas import AssetStatus
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
 pytestmark = pytest.mark.slow
 

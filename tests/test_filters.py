@@ -9,7 +9,7 @@ from qdrant_client import models
 from sceneline.pipelines.filters import FilterError, parse_filter_text, translate_filter
 from sceneline.schemas import AnalyzedAsset, MediaAsset, MediaType, ProbeInfo, Scene, SearchRequest
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
 # ---- translation ---------------------------------------------------------------------------
 

@@ -13,10 +13,11 @@ import pytest
 
 from conftest import media
 from sceneline.schemas import MediaAsset, MediaType
-from sceneline.transforms import devices, hwaccel
-from sceneline.transforms.analyze import AnalysisConfig, analyze_asset
-from sceneline.transforms.clip_model import load_clip
-from sceneline.transforms.model_spec import parse_clip_spec
+from sceneline.transforms.media import hwaccel
+from sceneline.transforms.models import devices
+from sceneline.transforms.media.analyze import AnalysisConfig, analyze_asset
+from sceneline.transforms.models.clip_model import load_clip
+from sceneline.transforms.models.model_spec import parse_clip_spec
 
 
 @pytest.fixture

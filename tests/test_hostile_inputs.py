@@ -14,7 +14,7 @@ from conftest import media
 from hostile_inputs import FAILED, INDEXED, RUN_LIMIT_ARGS, SKIPPED, make_hostile_inputs
 from sceneline.pipelines import batch_index
 from sceneline.schemas import AssetStatus
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
 pytestmark = pytest.mark.slow
 

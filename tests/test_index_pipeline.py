@@ -16,7 +16,7 @@ from conftest import media
 from sceneline.pipelines import batch_index
 from sceneline.pipelines.search import search_scenes
 from sceneline.schemas import AssetStatus, SearchRequest
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from sceneline.pipelines.cli import app
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
-from sceneline.transforms.store_gateway import ADVERT_NAME
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.gateway import ADVERT_NAME
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from sceneline.pipelines.options import limits_from
 from sceneline.schemas import FailureStage, InputFile, MediaAsset, MediaType
 from sceneline.schemas.limits import LimitExceeded, Limits
 from sceneline.transforms.admit import admit_input
-from sceneline.transforms.analyze import AnalysisConfig, analyze_asset
+from sceneline.transforms.media.analyze import AnalysisConfig, analyze_asset
 from sceneline.transforms.stages import StageError
 
 

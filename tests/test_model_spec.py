@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from sceneline.transforms.clip_model import load_clip
-from sceneline.transforms.model_spec import ModelUnavailableError, parse_clip_spec, preflight
+from sceneline.transforms.models.clip_model import load_clip
+from sceneline.transforms.models.model_spec import ModelUnavailableError, parse_clip_spec, preflight
 
 
 @pytest.mark.parametrize("text, arch, source, pretrained", [

@@ -23,8 +23,8 @@ import pytest
 from conftest import media
 from sceneline.pipelines import batch_index
 from sceneline.schemas import AssetStatus
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
-from sceneline.transforms.store_gateway import ADVERT_NAME
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.gateway import ADVERT_NAME
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from sceneline.schemas.scenes import TransitionKind
-from sceneline.transforms.detection.base import Boundary
-from sceneline.transforms.scenes import KeyframePolicy, SceneBuilder
+from sceneline.transforms.media.detection.base import Boundary
+from sceneline.transforms.media.scenes import KeyframePolicy, SceneBuilder
 
 
 def feed(builder: SceneBuilder, n_frames: int, fps: float, cuts: list[int]):

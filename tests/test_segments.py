@@ -14,9 +14,9 @@ from conftest import media
 from sceneline.schemas import Failure, FailureStage, InputFile
 from sceneline.schemas.scenes import TransitionKind
 from sceneline.transforms.admit import admit_input
-from sceneline.transforms.analyze import AnalysisConfig, AnalyzeMedia, analyze_asset
-from sceneline.transforms.detection import DEFAULT_DETECTOR, create_detector
-from sceneline.transforms.segments import (
+from sceneline.transforms.media.analyze import AnalysisConfig, AnalyzeMedia, analyze_asset
+from sceneline.transforms.media.detection import DEFAULT_DETECTOR, create_detector
+from sceneline.transforms.media.segments import (
     SegmentResult,
     StitchSegments,
     analyze_segment,

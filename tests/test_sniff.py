@@ -6,7 +6,7 @@ import pytest
 
 from conftest import all_videos, media
 from sceneline.schemas import MediaType
-from sceneline.transforms.sniff import SNIFF_BYTES, extension_media_type, sniff_bytes
+from sceneline.transforms.media.sniff import SNIFF_BYTES, extension_media_type, sniff_bytes
 
 
 def head(path) -> bytes:

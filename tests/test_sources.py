@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sceneline.transforms.sources import InputNotFoundError, list_inputs
+from sceneline.transforms.io.sources import InputNotFoundError, list_inputs
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
-from sceneline.transforms.store import IndexMismatchError, SceneStore, StoreConfig, close_shared_clients
-from sceneline.transforms.store_gateway import ADVERT_NAME, serve_folder
+from sceneline.transforms.store.scene_store import IndexMismatchError, SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.gateway import ADVERT_NAME, serve_folder
 
 
 @pytest.fixture(params=["memory", "path", "gateway"])
@@ -139,7 +139,7 @@ def test_the_same_calls_give_the_same_results_on_every_mode(tmp_path):
 
 CHILD_WRITES = """
 import sys
-from sceneline.transforms.store import SceneStore, StoreConfig
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
 from sceneline.schemas import AssetRecord, AssetStatus
 store = SceneStore(StoreConfig(path=sys.argv[1]))
 store.put_status(AssetRecord(asset_id=sys.argv[2], uri="/m/child.mp4", filename="child.mp4",

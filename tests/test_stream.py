@@ -17,7 +17,7 @@ from conftest import media
 from sceneline.pipelines.search import search_scenes
 from sceneline.schemas import AssetStatus, SearchRequest
 from sceneline.schemas.ids import asset_id_for_object
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 from sceneline.benchmarks.stream_process import StreamProcess, outcome_of, sceneline_command
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from sceneline.benchmarks.stream_process import sceneline_command
 from sceneline.pipelines import stream_index
 from sceneline.pipelines.stream_index import LOCAL_STREAM_RUNNER, resolve_stream_runner
 from sceneline.pipelines.understanding import UnderstandingModels
-from sceneline.transforms.dead_letters import FolderDeadLetters, TopicDeadLetters, dead_letter_sink
-from sceneline.transforms.pubsub_source import SubscriptionError
-from sceneline.transforms.store import StoreConfig
+from sceneline.transforms.io.dead_letters import FolderDeadLetters, TopicDeadLetters, dead_letter_sink
+from sceneline.transforms.io.pubsub_source import SubscriptionError
+from sceneline.transforms.store.scene_store import StoreConfig
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -87,7 +87,7 @@ def test_on_remote_runners_the_pipeline_reads_with_beam_and_spreads_and_batches_
 def test_a_message_from_beams_pubsub_read_becomes_a_delivery_the_runner_acknowledges():
     from datetime import datetime, timezone
 
-    from sceneline.transforms.pubsub_source import delivery_of_beam_message
+    from sceneline.transforms.io.pubsub_source import delivery_of_beam_message
 
     published = datetime(2026, 11, 21, 9, 13, 4, tzinfo=timezone.utc)
     message = beam.io.PubsubMessage(b'{"name": "x"}', {"eventType": "OBJECT_FINALIZE"}, message_id="7",

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import media
 from sceneline.pipelines import stream_index
-from sceneline.transforms.embed import ClipImageEmbeddingHandler
-from sceneline.transforms.store import close_shared_clients
+from sceneline.transforms.models.embed import ClipImageEmbeddingHandler
+from sceneline.transforms.store.scene_store import close_shared_clients
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def test_what_arrives_together_is_embedded_together_and_poison_goes_to_a_topic(
         bucket.blob(f"photos/{name}").upload_from_filename(str(media(f"images/misc/{name}")))
     pubsub.publish(bucket_events.topic, b'{"hello": 1}', kind="not a notification")
 
-    monkeypatch.setattr("sceneline.transforms.embed.ClipImageEmbeddingHandler", RecordingHandler)
+    monkeypatch.setattr("sceneline.transforms.models.embed.ClipImageEmbeddingHandler", RecordingHandler)
     BATCHES.clear()
     stop = threading.Event()
     argv = [f"--subscription={subscription}", f"--qdrant_path={tmp_path / 'qdrant'}", f"--visual_model={tiny_clip.spec}",

@@ -13,7 +13,7 @@ from PIL import Image
 
 from sceneline.schemas import AssetStatus
 from sceneline.schemas.ids import asset_id_for_object
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 from sceneline.benchmarks.stream_process import StreamProcess
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ from fake_endpoint import FakeEndpoint, answer
 from sceneline.pipelines import batch_index
 from sceneline.pipelines.search import search
 from sceneline.schemas import AssetStatus, SearchRequest
-from sceneline.transforms.store import SceneStore, StoreConfig, close_shared_clients
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
 pytestmark = pytest.mark.slow
 

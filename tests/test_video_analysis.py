@@ -10,8 +10,8 @@ from clips import write_audio_only, write_shots, write_video
 from conftest import media
 from sceneline.schemas import FailureStage, InputFile, MediaError, MediaType
 from sceneline.transforms.admit import admit_input
-from sceneline.transforms.analyze import AnalysisConfig, StageError, analyze_asset
-from sceneline.transforms.keyframes import decode_jpeg
+from sceneline.transforms.media.analyze import AnalysisConfig, StageError, analyze_asset
+from sceneline.transforms.media.keyframes import decode_jpeg
 
 
 def analyze(path):

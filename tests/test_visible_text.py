@@ -12,10 +12,10 @@ import pytest
 from clips import burn_text, read_frames
 from conftest import media
 from sceneline.schemas.understanding import TextRegion
-from sceneline.transforms.keyframes import encode_jpeg
-from sceneline.transforms.model_spec import ModelUnavailableError, set_offline
-from sceneline.transforms.ocr import OcrConfig, OcrEngine, merge_regions
-from sceneline.transforms.text_model import (
+from sceneline.transforms.media.keyframes import encode_jpeg
+from sceneline.transforms.models.model_spec import ModelUnavailableError, set_offline
+from sceneline.transforms.models.ocr import OcrConfig, OcrEngine, merge_regions
+from sceneline.transforms.models.text_model import (
     DEFAULT_TEXT_MODEL,
     load_text_encoder,
     model_folder,
@@ -54,7 +54,7 @@ def test_a_frame_without_text_has_no_regions(ocr, street_frame):
 def test_a_document_image_reads_in_order(ocr):
     from PIL import Image
 
-    from sceneline.transforms.keyframes import fit_within
+    from sceneline.transforms.media.keyframes import fit_within
 
     with Image.open(media("images/ocr/skimage_page.png")) as img:
         rgb = np.asarray(img.convert("RGB").resize(fit_within(*img.size, 640)))

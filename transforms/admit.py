@@ -21,10 +21,10 @@ from sceneline.schemas import (
 )
 from sceneline.schemas.ids import asset_id_for_uri
 from sceneline.schemas.limits import LimitExceeded, Limits
-from sceneline.transforms.limits import check_bytes
-from sceneline.transforms.media_io import CHUNK_BYTES, open_for_read
+from sceneline.transforms.media.limits import check_bytes
+from sceneline.transforms.io.media_io import CHUNK_BYTES, open_for_read
 from sceneline.transforms.metrics import timed
-from sceneline.transforms.sniff import SNIFF_BYTES, extension_media_type, sniff_bytes
+from sceneline.transforms.media.sniff import SNIFF_BYTES, extension_media_type, sniff_bytes
 
 FAILED_TAG = "failed"
 SKIPPED_TAG = "skipped"

@@ -21,10 +21,10 @@ from sceneline.schemas import (
     MediaAsset,
 )
 from sceneline.schemas.failures import is_retryable
-from sceneline.transforms.keyframes import thumbnail_jpeg
-from sceneline.transforms.media_io import join, write_bytes
+from sceneline.transforms.media.keyframes import thumbnail_jpeg
+from sceneline.transforms.io.media_io import join, write_bytes
 from sceneline.transforms.metrics import timed
-from sceneline.transforms.store import SceneStore, StoreConfig
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
 
 log = logging.getLogger(__name__)
 

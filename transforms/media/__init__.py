@@ -1,0 +1,1 @@
+"""Media: sniffing, probing, decoding, shot detection, scenes, segments and keyframes."""

@@ -1,0 +1,36 @@
+"""Shot detectors behind one interface, and the registry that names them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sceneline.transforms.media.detection.base import Boundary, ShotDetector
+from sceneline.transforms.media.detection.content import ContentDetector
+from sceneline.transforms.media.detection.gradual import GradualDetector
+from sceneline.transforms.media.detection.hybrid import HybridDetector
+from sceneline.transforms.media.detection.transnet import TransNetV2Detector
+
+# Chosen by benchmarks/reports/shot_detection.md: every kind of transition at the speed of decoding.
+DEFAULT_DETECTOR = "hybrid"
+
+_REGISTRY: dict[str, Callable[..., ShotDetector]] = {
+    ContentDetector.name: ContentDetector,
+    GradualDetector.name: GradualDetector,
+    HybridDetector.name: HybridDetector,
+    TransNetV2Detector.name: TransNetV2Detector,
+}
+
+
+def detector_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_detector(name: str, fps: float) -> ShotDetector:
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(detector_names())}") from None
+    return factory(fps=fps)
+
+
+__all__ = ["Boundary", "ShotDetector", "DEFAULT_DETECTOR", "create_detector", "detector_names"]

@@ -1,0 +1,1 @@
+"""Models: specs and loading, and the RunInference handlers of every model stage."""

@@ -1,0 +1,102 @@
+"""Finding a Hugging Face-layout model folder (transformers, sentence-transformers) before work.
+
+A model is named by a hub id (`ORG/NAME`, fetched once into the Hugging Face cache), a local
+folder (`local-dir:DIR`, or any path), or a Cloud Storage prefix (`gs://bucket/dir/`, copied
+once per worker into sceneline's model cache). Whatever cannot be had fails with a
+ModelUnavailableError that names the model and the ways to supply it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sceneline.transforms.models.model_spec import MODEL_CACHE, ModelUnavailableError, is_offline
+
+# What a checkpoint folder needs; not the ONNX, GGUF or PyTorch-pickle copies many repos carry.
+CHECKPOINT_FILES = ["*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken", "*.safetensors"]
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    raw: str
+    source: str  # hub | local-dir | gcs
+    where: str  # hub id, folder path or gs:// prefix
+
+    @property
+    def is_hub(self) -> bool:
+        return self.source == "hub"
+
+
+def parse_location(text: str) -> ModelLocation:
+    """`local-dir:DIR`, a path, `gs://...`, `hf-hub:ORG/NAME` or a bare hub id `ORG/NAME`."""
+    raw = text.strip()
+    if raw.startswith("local-dir:"):
+        folder = raw[len("local-dir:"):]
+        if not folder:
+            raise ValueError(f"model spec {text!r} names no folder")
+        return ModelLocation(raw, "local-dir", os.path.expanduser(folder))
+    if raw.startswith("gs://"):
+        return ModelLocation(raw, "gcs", raw.rstrip("/") + "/")
+    if raw.startswith("hf-hub:"):
+        raw_id = raw[len("hf-hub:"):]
+        if not raw_id:
+            raise ValueError(f"model spec {text!r} names no hub repository")
+        return ModelLocation(raw, "hub", raw_id)
+    if raw.startswith(("/", "./", "../", "~")) or Path(raw).expanduser().is_dir():
+        return ModelLocation(raw, "local-dir", os.path.expanduser(raw))
+    return ModelLocation(raw, "hub", raw)
+
+
+def _copy_folder_from_gcs(prefix: str) -> Path:
+    from apache_beam.io.filesystems import FileSystems
+
+    target = MODEL_CACHE / hashlib.sha256(prefix.encode()).hexdigest()[:16]
+    done = target / ".complete"
+    if done.is_file():
+        return target
+    found = [m for r in FileSystems.match([prefix + "**"]) for m in r.metadata_list if not m.path.endswith("/")]
+    if not found:
+        raise FileNotFoundError(f"nothing found under {prefix}")
+    for meta in found:
+        dest = target / meta.path[len(prefix):]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
+        with FileSystems.open(meta.path) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(1 << 22):
+                dst.write(chunk)
+        os.replace(tmp, dest)
+    done.touch()
+    return target
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id, allow_patterns=CHECKPOINT_FILES, local_files_only=is_offline()))
+
+
+def resolve_folder(location: ModelLocation, *, what: str, needs: str, remedies: str) -> Path:
+    """The local folder holding the model (fetching it once when it is remote).
+
+    `needs` is a file the folder must hold (e.g. config.json); `remedies` completes the
+    error message with the flags that supply the model another way.
+    """
+    try:
+        if location.source == "local-dir":
+            folder = Path(location.where)
+            if not folder.is_dir():
+                raise FileNotFoundError(f"no folder at {folder}")
+        elif location.source == "gcs":
+            folder = _copy_folder_from_gcs(location.where)
+        else:
+            folder = _hub_snapshot(location.where)
+        if not (folder / needs).is_file():
+            raise FileNotFoundError(f"{folder} has no {needs}")
+        return folder
+    except Exception as exc:
+        hint = " (offline: nothing is fetched from the hub)" if location.is_hub and is_offline() else ""
+        raise ModelUnavailableError(
+            f"{what} {location.raw} is not available{hint}: {exc}. {remedies}") from exc
