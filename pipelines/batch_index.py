@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from sceneline.schemas.settings import SettingError
 from sceneline.schemas import AssetRecord, AssetStatus, InputFile, MediaAsset
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
 from sceneline.transforms.io.gcp_env import use_emulator_credentials
@@ -181,7 +182,7 @@ def run(
     standard.runner = resolve_runner(standard.runner)
     so = opts.view_as(SceneLineOptions)
     if not so.input:
-        raise ValueError("nothing to index: give at least one file, folder, glob or gs:// prefix")
+        raise SettingError("nothing to index: give at least one file, folder, glob or gs:// prefix")
 
     use_emulator_credentials()
     listing = list_inputs(so.input)

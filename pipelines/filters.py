@@ -20,6 +20,8 @@ from typing import Any
 
 from qdrant_client import models
 
+from sceneline.schemas.failures import UserError
+
 # Filter names -> payload keys (see transforms/store/scene_store.py: scene_payload).
 FIELDS: dict[str, str] = {
     "id": "asset_id",
@@ -45,7 +47,7 @@ METADATA = "metadata"
 RANGE_OPERATORS = ("gte", "gt", "lte", "lt")
 
 
-class FilterError(ValueError):
+class FilterError(UserError, ValueError):
     """A filter that cannot be applied; the message says which field and why."""
 
 

@@ -26,6 +26,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 import sceneline.pipelines.options  # noqa: F401  (registers sceneline's flags with Beam's parser)
 
+from sceneline.schemas.failures import UserError
+from sceneline.schemas.settings import ModelSettings, StoreSettings
+
 BATCH_PIPELINE = "sceneline.pipelines.batch_index"
 # The streaming pipeline (a Pub/Sub subscription of bucket notifications) lives in its own module
 # with the same `run(argv)`; its options are named here as data.
@@ -41,7 +44,7 @@ FLINK_VERSION = "1.20"
 FLINK_WORKER_POOL = "localhost:50000"  # the SDK worker pool sidecar beside each task manager
 
 
-class LaunchError(ValueError):
+class LaunchError(UserError, ValueError):
     """Settings that cannot make a working job (said before anything is submitted)."""
 
 
@@ -54,8 +57,8 @@ class Job:
     inputs: tuple[str, ...] = ()
     subscription: str | None = None
     qdrant_api_key: str | None = None
-    collection: str = "scenes"
-    visual_model: str | None = None
+    collection: str = StoreSettings.default("collection")
+    visual_model: str | None = ModelSettings.default("visual_model")
     detach: bool = False  # batch: return once submitted (streaming jobs always do)
     extra: tuple[str, ...] = ()  # further Beam or sceneline flags, passed through last
 

@@ -15,6 +15,7 @@ import functools
 
 import numpy as np
 
+from sceneline.schemas.failures import UserError
 from sceneline.pipelines.filters import translate_filter
 from sceneline.schemas import SearchGroup, SearchHit, SearchPage, SearchRequest
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
@@ -25,7 +26,7 @@ from sceneline.transforms.store.scene_store import SceneStore
 from sceneline.transforms.models.text_model import load_text_encoder
 
 
-class SearchError(RuntimeError):
+class SearchError(UserError, RuntimeError):
     pass
 
 

@@ -27,6 +27,7 @@ from typing import Iterator
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from sceneline.schemas.settings import SettingError
 from sceneline.pipelines.batch_index import new_run_id, prepare_store
 from sceneline.pipelines.options import (
     DASK_RUNNER,
@@ -83,7 +84,7 @@ def resolve_stream_runner(name: str | None) -> str:
         return LOCAL_STREAM_RUNNER
     resolved = resolve_runner(name)
     if resolved in BATCH_ONLY_RUNNERS:
-        raise ValueError(f"{resolved} runs only bounded pipelines; a stream runs on {LOCAL_STREAM_RUNNER} "
+        raise SettingError(f"{resolved} runs only bounded pipelines; a stream runs on {LOCAL_STREAM_RUNNER} "
                          "(the default) or on DataflowRunner / FlinkRunner")
     return resolved
 
@@ -91,7 +92,7 @@ def resolve_stream_runner(name: str | None) -> str:
 def pull_settings_from(opts: PipelineOptions) -> PullSettings:
     o = opts.view_as(SceneLineOptions)
     if not 10 <= o.lease_extension_s <= 600:
-        raise ValueError(f"--lease_extension_s must be between 10 and 600, not {o.lease_extension_s}")
+        raise SettingError(f"--lease_extension_s must be between 10 and 600, not {o.lease_extension_s}")
     return PullSettings(max_leased=o.max_leased_messages, lease_extension_s=o.lease_extension_s)
 
 
@@ -222,7 +223,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     standard.streaming = True
     so = opts.view_as(SceneLineOptions)
     if not so.subscription or not SUBSCRIPTION_PATTERN.match(so.subscription):
-        raise ValueError(f"--subscription must be projects/PROJECT/subscriptions/NAME, not {so.subscription!r}")
+        raise SettingError(f"--subscription must be projects/PROJECT/subscriptions/NAME, not {so.subscription!r}")
     pull_settings_from(opts)  # checked before any work
 
     use_emulator_credentials()

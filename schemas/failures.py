@@ -28,6 +28,12 @@ class FailureStage(str, Enum):
     DELETE = "delete"  # removing a deleted object's scenes
 
 
+class UserError(Exception):
+    """A problem the user can fix (a setting, a path, a model that is not there): a command
+    prints it as one line and exits 2. Only subclasses of this are treated so; any other
+    exception is a bug and keeps its traceback."""
+
+
 class MediaError(Exception):
     """The input itself is bad (empty, truncated, not media, no video stream ...).
 

@@ -8,29 +8,32 @@ decoding, and an image's pixels before it is decoded.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import Field
 
 from sceneline.schemas.failures import MediaError
+from sceneline.schemas.settings import SettingsGroup
 
 GIB = 2**30
 
 
-class Limits(BaseModel, frozen=True):
-    max_bytes: int = 64 * GIB  # a 2-hour 4K master is tens of GiB
-    max_duration_s: float = 2 * 3600.0
-    max_pixels: int = 100_000_000  # per frame or image: 8K video is 33 MP, a 10000 x 10000 scan 100 MP
-    max_frames: int = 1_000_000  # decoded per asset: 2 hours at 120 fps is 864,000
-    time_budget_s: float = 3600.0  # wall-clock seconds to analyse one asset (per segment of a long video)
+class Limits(SettingsGroup):
+    """Limits on one asset (an asset past one fails, naming it)."""
+
+    max_bytes: int = Field(64 * GIB, gt=0, description="Largest file, in bytes.")  # a 4K master is tens of GiB
+    max_duration_s: float = Field(
+        2 * 3600.0, gt=0, description="Longest video, in seconds (stated by the container or reached while decoding).")
+    # per frame or image: 8K video is 33 MP, a 10000 x 10000 scan 100 MP
+    max_pixels: int = Field(100_000_000, gt=0,
+                            description="Most pixels in one frame or image (also Pillow's decompression-bomb guard).")
+    # decoded per asset: 2 hours at 120 fps is 864,000
+    max_frames: int = Field(1_000_000, gt=0, description="Most frames decoded from one video.")
+    time_budget_s: float = Field(
+        3600.0, ge=0, description="Longest time to analyse one asset, in seconds (each segment of a long video).",
+        json_schema_extra={"flag": "asset_time_budget_s"})
 
 
 # Each limit's Beam option (pipelines/options.py); the CLI spells it with dashes.
-LIMIT_FLAGS: dict[str, str] = {
-    "max_bytes": "max_bytes",
-    "max_duration_s": "max_duration_s",
-    "max_pixels": "max_pixels",
-    "max_frames": "max_frames",
-    "time_budget_s": "asset_time_budget_s",
-}
+LIMIT_FLAGS: dict[str, str] = {name: Limits.flag(name) for name in Limits.model_fields}
 
 
 class LimitExceeded(MediaError):

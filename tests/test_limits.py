@@ -9,7 +9,6 @@ from PIL import Image
 from clips import read_frames, write_video
 from conftest import media
 from hostile_inputs import png_claiming
-from sceneline.pipelines.cli import _limits_argv
 from sceneline.pipelines.options import limits_from
 from sceneline.schemas import FailureStage, InputFile, MediaAsset, MediaType
 from sceneline.schemas.limits import LimitExceeded, Limits
@@ -72,7 +71,8 @@ def test_image_pixels_are_checked_before_decoding_and_set_pillows_guard(tmp_path
 
 
 def test_the_cli_flags_reach_the_pipeline_options():
-    argv = _limits_argv(max_bytes=10, max_duration_s=60.0, max_pixels=None, max_frames=7, asset_time_budget_s=5.0)
+    argv = Limits(max_bytes=10, max_duration_s=60.0, max_frames=7, time_budget_s=5.0).argv()
+    assert "--asset_time_budget_s=5.0" in argv
     limits = limits_from(PipelineOptions(argv))
     assert limits == Limits(max_bytes=10, max_duration_s=60.0, max_frames=7, time_budget_s=5.0)
     assert limits_from(PipelineOptions([])) == Limits()

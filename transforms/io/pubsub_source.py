@@ -38,12 +38,13 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
+from sceneline.schemas.failures import UserError
 from sceneline.schemas.events import PubsubDelivery
 
 log = logging.getLogger(__name__)
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(UserError, ValueError):
     """The subscription cannot be read (it does not exist, or access is denied)."""
 
 

@@ -10,13 +10,14 @@ from typing import Iterable, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from sceneline.schemas.failures import UserError
 from sceneline.schemas import InputFile
 from sceneline.transforms.io.media_io import is_local, local_path
 
 _GLOB_CHARS = set("*?[")
 
 
-class InputNotFoundError(FileNotFoundError):
+class InputNotFoundError(UserError, FileNotFoundError):
     """A path or pattern that names nothing."""
 
 

@@ -25,6 +25,7 @@ from sceneline.schemas import (
     ProbeInfo,
     Scene,
 )
+from sceneline.schemas.settings import AnalysisSettings
 from sceneline.transforms.media.detection import DEFAULT_DETECTOR
 from sceneline.schemas.limits import Limits
 from sceneline.transforms.keyed import KeepKeys
@@ -44,7 +45,7 @@ from sceneline.transforms.stages import StageError, stage
 
 
 # Videos at least twice this long are analysed in segments of about this length (segments.py).
-DEFAULT_SEGMENT_S = 300.0
+DEFAULT_SEGMENT_S = AnalysisSettings.default("segment_s")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ import av
 import numpy as np
 from PIL import Image
 
-KEYFRAME_MAX_SIDE = 640
+from sceneline.schemas.settings import AnalysisSettings
+
+KEYFRAME_MAX_SIDE = AnalysisSettings.default("keyframe_max_side")
 THUMBNAIL_MAX_SIDE = 320
 KEYFRAME_JPEG_QUALITY = 90
 THUMBNAIL_JPEG_QUALITY = 82

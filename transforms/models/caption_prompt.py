@@ -14,9 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sceneline.schemas.failures import UserError
 from sceneline.schemas.understanding import Caption
+from sceneline.schemas.settings import UnderstandingSettings
 
-DEFAULT_CATEGORY = "general"
+DEFAULT_CATEGORY = UnderstandingSettings.default("category")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ ANSWER_JSON_SCHEMA: dict[str, Any] = {
 }
 
 
-class UnknownCategoryError(ValueError):
+class UnknownCategoryError(UserError, ValueError):
     pass
 
 

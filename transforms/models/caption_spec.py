@@ -18,17 +18,19 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from sceneline.schemas.settings import SettingError
+from sceneline.schemas.settings import UnderstandingSettings
 from sceneline.transforms.models.caption_prompt import DEFAULT_CATEGORY, check_category
 from sceneline.transforms.models.hf_models import ModelLocation, parse_location, resolve_folder
 from sceneline.transforms.models.model_spec import ModelUnavailableError, set_offline
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CAPTIONER = "HuggingFaceTB/SmolVLM-256M-Instruct"
+DEFAULT_CAPTIONER = UnderstandingSettings.default("captioner")
 ENDPOINT_PREFIX = "openai:"
 DEFAULT_ENDPOINT_URL = "https://api.openai.com/v1"
 API_KEY_ENVS = ("SCENELINE_CAPTIONER_API_KEY", "OPENAI_API_KEY")
-RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+RESPONSE_FORMATS = tuple(UnderstandingSettings.model_fields["captioner_response_format"].json_schema_extra["choices"])
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def parse_captioner_spec(spec: str) -> CaptionerSpec | None:
     if raw.startswith(ENDPOINT_PREFIX):
         model = raw[len(ENDPOINT_PREFIX):].strip()
         if not model:
-            raise ValueError(f"captioner spec {spec!r} names no model (openai:MODEL)")
+            raise SettingError(f"captioner spec {spec!r} names no model (openai:MODEL)")
         return CaptionerSpec(raw, "endpoint", model=model)
     return CaptionerSpec(raw, "transformers", location=parse_location(raw))
 
@@ -69,9 +71,9 @@ class EndpointSettings:
 
     def __post_init__(self) -> None:
         if self.response_format not in RESPONSE_FORMATS:
-            raise ValueError(f"response format must be one of {', '.join(RESPONSE_FORMATS)}")
+            raise SettingError(f"response format must be one of {', '.join(RESPONSE_FORMATS)}")
         if self.concurrency < 1 or self.attempts < 1 or self.timeout_s <= 0:
-            raise ValueError("endpoint concurrency and attempts must be at least 1, the timeout positive")
+            raise SettingError("endpoint concurrency and attempts must be at least 1, the timeout positive")
 
     @property
     def url(self) -> str:

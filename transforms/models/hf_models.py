@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sceneline.schemas.settings import SettingError
 from sceneline.transforms.models.model_spec import MODEL_CACHE, ModelUnavailableError, is_offline
 
 # What a checkpoint folder needs; not the ONNX, GGUF or PyTorch-pickle copies many repos carry.
@@ -36,14 +37,14 @@ def parse_location(text: str) -> ModelLocation:
     if raw.startswith("local-dir:"):
         folder = raw[len("local-dir:"):]
         if not folder:
-            raise ValueError(f"model spec {text!r} names no folder")
+            raise SettingError(f"model spec {text!r} names no folder")
         return ModelLocation(raw, "local-dir", os.path.expanduser(folder))
     if raw.startswith("gs://"):
         return ModelLocation(raw, "gcs", raw.rstrip("/") + "/")
     if raw.startswith("hf-hub:"):
         raw_id = raw[len("hf-hub:"):]
         if not raw_id:
-            raise ValueError(f"model spec {text!r} names no hub repository")
+            raise SettingError(f"model spec {text!r} names no hub repository")
         return ModelLocation(raw, "hub", raw_id)
     if raw.startswith(("/", "./", "../", "~")) or Path(raw).expanduser().is_dir():
         return ModelLocation(raw, "local-dir", os.path.expanduser(raw))

@@ -20,14 +20,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sceneline.schemas.settings import SettingError
+from sceneline.schemas.failures import UserError
+from sceneline.schemas.settings import ModelSettings
+
 log = logging.getLogger(__name__)
 
-DEFAULT_VISUAL_MODEL = "ViT-B-32:laion2b_s34b_b79k"
+DEFAULT_VISUAL_MODEL = ModelSettings.default("visual_model")
 MODEL_CACHE = Path(os.environ.get("SCENELINE_MODEL_CACHE", Path.home() / ".cache" / "sceneline" / "models"))
 OFFLINE_ENV = "SCENELINE_OFFLINE"
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(UserError, RuntimeError):
     """A model's weights cannot be had; the message says which model and how to supply it."""
 
 
@@ -51,11 +55,11 @@ def parse_clip_spec(spec: str) -> ClipSpec | None:
     for schema in ("local-dir:", "hf-hub:"):
         if raw.startswith(schema):
             if not raw[len(schema):]:
-                raise ValueError(f"model spec {spec!r} names no {schema[:-1]} location")
+                raise SettingError(f"model spec {spec!r} names no {schema[:-1]} location")
             return ClipSpec(raw, raw, schema[:-1])
     arch, sep, pretrained = raw.partition(":")
     if not sep or not arch or not pretrained:
-        raise ValueError(
+        raise SettingError(
             f"model spec {spec!r} is not ARCH:PRETRAINED (e.g. {DEFAULT_VISUAL_MODEL}, "
             "ViT-B-32:/path/ckpt.pt, ViT-B-32:random, local-dir:DIR or none)")
     if pretrained == "random":
@@ -146,7 +150,7 @@ def resolve_weights(spec: ClipSpec) -> str | None:
                 open_clip.get_model_config(name)  # fetches (or finds cached) the config
             return None
         if open_clip.get_model_config(name) is None:
-            raise ValueError(f"open_clip knows no architecture {name!r}")
+            raise SettingError(f"open_clip knows no architecture {name!r}")
         if spec.source == "random":
             return None
         if spec.source == "file":
@@ -158,7 +162,7 @@ def resolve_weights(spec: ClipSpec) -> str | None:
         cfg = open_clip.get_pretrained_cfg(name, spec.pretrained)
         if not cfg:
             tags = ", ".join(open_clip.list_pretrained_tags_by_model(name)) or "none"
-            raise ValueError(f"open_clip has no pretrained tag {spec.pretrained!r} for {name} (tags: {tags})")
+            raise SettingError(f"open_clip has no pretrained tag {spec.pretrained!r} for {name} (tags: {tags})")
         return open_clip.download_pretrained(cfg)
     except ModelUnavailableError:
         raise

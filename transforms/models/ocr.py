@@ -16,6 +16,7 @@ from typing import Sequence
 from PIL import Image
 
 from sceneline.schemas import AnalyzedAsset, MediaType
+from sceneline.schemas.settings import UnderstandingSettings
 from sceneline.schemas.understanding import TextRegion, join_visible_text
 from sceneline.transforms.metrics import INFERENCE_NAMESPACES
 from sceneline.transforms.models.enrich import ItemsHandler
@@ -26,7 +27,8 @@ OCR_MODEL_KEY = "ocr"
 
 @dataclass(frozen=True)
 class OcrConfig:
-    min_confidence: float = 0.6  # below this, PP-OCR's reads of textures are mostly noise
+    # below this, PP-OCR's reads of textures are mostly noise
+    min_confidence: float = UnderstandingSettings.default("ocr_min_confidence")
     max_side: int = 960  # images larger than this are read scaled down
     batch_images: int = 16
     num_threads: int | None = None

@@ -21,11 +21,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sceneline.schemas.settings import UnderstandingSettings
+
 from sceneline.transforms.models.hf_models import ModelLocation, parse_location, resolve_folder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_TEXT_MODEL = UnderstandingSettings.default("text_model")
 
 # Hub id -> (package, function returning the folder of weights inside the installed package).
 BUNDLED: dict[str, tuple[str, str]] = {

@@ -24,12 +24,14 @@ from typing import Any, Callable, Iterator
 from qdrant_client import QdrantClient
 from qdrant_client.http import models
 
+from sceneline.schemas.failures import UserError
+
 log = logging.getLogger(__name__)
 
 ADVERT_NAME = "sceneline-gateway.json"
 
 
-class GatewayError(RuntimeError):
+class GatewayError(UserError, RuntimeError):
     """The folder cannot be served (already served by another process, port taken ...)."""
 
 

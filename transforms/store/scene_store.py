@@ -15,16 +15,18 @@ from typing import Any, Iterator, Sequence
 
 from qdrant_client import QdrantClient, models
 
+from sceneline.schemas.failures import UserError
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, SearchHit, scene_point_id
 from sceneline.schemas.assets import utc_now
 from sceneline.schemas.ids import asset_point_id
+from sceneline.schemas.settings import StoreSettings
 from sceneline.schemas.qdrant_layout import (
     ASSET_PAYLOAD_INDEXES,
     SCENE_PAYLOAD_INDEXES,
     CollectionNames,
 )
 
-DEFAULT_COLLECTION = "scenes"
+DEFAULT_COLLECTION = StoreSettings.default("collection")
 DEFAULT_LOCAL_PATH = ".sceneline/qdrant"
 UPSERT_CHUNK = 256
 _SCHEMA_TYPES = {
@@ -34,7 +36,7 @@ _SCHEMA_TYPES = {
 }
 
 
-class StoreConfigError(ValueError):
+class StoreConfigError(UserError, ValueError):
     pass
 
 
@@ -107,7 +109,7 @@ def close_shared_clients() -> None:
         _clients.clear()
 
 
-class IndexMismatchError(RuntimeError):
+class IndexMismatchError(UserError, RuntimeError):
     """The collection exists with vectors that do not fit the models of this run."""
 
 

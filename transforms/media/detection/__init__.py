@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Callable
 
+from sceneline.schemas.settings import SettingError
 from sceneline.transforms.media.detection.base import Boundary, ShotDetector
 from sceneline.transforms.media.detection.content import ContentDetector
+from sceneline.schemas.settings import AnalysisSettings
 from sceneline.transforms.media.detection.gradual import GradualDetector
 from sceneline.transforms.media.detection.hybrid import HybridDetector
 from sceneline.transforms.media.detection.transnet import TransNetV2Detector
 
 # Chosen by benchmarks/reports/shot_detection.md: every kind of transition at the speed of decoding.
-DEFAULT_DETECTOR = "hybrid"
+DEFAULT_DETECTOR = AnalysisSettings.default("detector")
 
 _REGISTRY: dict[str, Callable[..., ShotDetector]] = {
     ContentDetector.name: ContentDetector,
@@ -29,7 +31,7 @@ def create_detector(name: str, fps: float) -> ShotDetector:
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(detector_names())}") from None
+        raise SettingError(f"unknown detector {name!r}; choose one of {', '.join(detector_names())}") from None
     return factory(fps=fps)
 
 

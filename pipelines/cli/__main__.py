@@ -1,0 +1,3 @@
+from sceneline.pipelines.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""What every command shares: consoles, options generated from the settings declarations,
+logging, and the one place that turns a user's mistake (a `UserError`, schemas/failures.py)
+into a line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, TypeVar
+
+import typer
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import ValidationError
+from rich.console import Console
+
+from sceneline.schemas.failures import UserError
+from sceneline.schemas.settings import SettingsGroup
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+JsonOut = typer.Option(False, "--json", help="Print one machine-readable JSON document.")
+Verbose = typer.Option(False, "--verbose", "-v")
+# Let a command take Beam's own `--name=value` flags (they reach it as extra arguments).
+BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def option(group: type[SettingsGroup], name: str, **overrides: Any) -> Any:
+    """The Typer option of a declared setting: its flag, default, bounds, help and environment
+    variable all come from the declaration (schemas/settings.py)."""
+    info = group.model_fields[name]
+    dashed = "--" + group.flag(name).replace("_", "-")
+    extra = info.json_schema_extra or {}
+    bounds: dict[str, Any] = {}
+    for rule in info.metadata:
+        if isinstance(rule, Ge):
+            bounds["min"] = rule.ge
+        elif isinstance(rule, Gt) and info.annotation is int:
+            bounds["min"] = rule.gt + 1
+        elif isinstance(rule, (Le, Lt)):
+            bounds["max"] = rule.le if isinstance(rule, Le) else rule.lt
+    if info.annotation not in (int, float):
+        bounds = {}  # Typer checks bounds on numbers; the rest are pydantic's to check
+    decls = [f"{dashed}/--no-{dashed[2:]}"] if info.annotation is bool and info.default else [dashed]
+    settings = {"envvar": extra.get("envvar"), "help": info.description, **bounds, **overrides}
+    default = settings.pop("default", info.default)
+    return typer.Option(default, *decls, **settings)
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:  # Beam is chatty at INFO and WARNING about things users cannot change
+        for name in ("apache_beam", "absl"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def fail(exc: BaseException) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a command's work: a user error becomes one line and exit 2; store clients are closed."""
+    # qdrant-client takes seconds to import: it loads when a command runs, not for --help.
+    from sceneline.transforms.store.scene_store import close_shared_clients
+
+    try:
+        return fn(*args, **kwargs)
+    except UserError as exc:  # only declared user errors; anything else is a bug with its traceback
+        fail(exc)
+    finally:
+        close_shared_clients()
+
+
+def split_beam_flags(args: list[str] | None, ctx: typer.Context) -> tuple[list[str], list[str]]:
+    """Typer hands unknown `--name=value` options to a command's argument list: they are Beam's."""
+    args = list(args or [])
+    return [a for a in args if not a.startswith("--")], [a for a in args if a.startswith("--")] + list(ctx.args)
+
+
+def settings_argv(values: dict[str, Any], *groups: type[SettingsGroup]) -> list[str]:
+    """The Beam flags of the settings a command was given (its keyword arguments); a value the
+    declaration refuses is the user's to fix."""
+    try:
+        return [flag for group in groups for flag in group.pick(values).argv()]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        fail(UserError(f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg']}"))

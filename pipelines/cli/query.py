@@ -1,0 +1,138 @@
+"""`sceneline search` and `sceneline status`: read the index."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Column, Table
+
+from sceneline.pipelines.cli.common import JsonOut, UserError, Verbose, configure_logging, err, option, out, run_guarded
+from sceneline.schemas import AssetStatus, SearchRequest
+from sceneline.schemas.settings import ModelSettings, StoreSettings
+
+
+def open_store(settings: StoreSettings):
+    from sceneline.transforms.store.scene_store import SceneStore, store_config  # qdrant-client: see run_guarded
+
+    return SceneStore(store_config(settings.qdrant_path, settings.qdrant_url, settings.qdrant_api_key,
+                                   settings.collection))
+
+
+def search(
+    query: Optional[str] = typer.Argument(None, help="Text to search for."),
+    image: Optional[str] = typer.Option(None, "--image", help="Search with an image (file or gs:// URI)."),
+    qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
+    qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
+    qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
+    collection: str = option(StoreSettings, "collection"),
+    limit: int = typer.Option(10, "--limit", min=1, max=1000, help="Hits (or videos, grouped) per page."),
+    page: int = typer.Option(1, "--page", min=1, help="Page of results (1 is the best)."),
+    modality: str = typer.Option("visual,text", "--modality",
+                                 help="Vectors to search: visual, text, or both (fused by reciprocal rank)."),
+    filter_json: Optional[str] = typer.Option(None, "--filter",
+                                              help='TwelveLabs-style filter, e.g. \'{"duration": {"gte": 60}}\'.'),
+    group_by: str = typer.Option("clip", "--group-by", help="clip (a flat list) or video (best clips per video)."),
+    group_size: int = typer.Option(3, "--group-size", min=1, max=100, help="Clips per video with --group-by video."),
+    threshold: Optional[str] = typer.Option(None, "--threshold",
+                                            help="Least cosine similarity: one number, or visual=0.2,text=0.4."),
+    # Unlike index's, no default: the model the index recorded is the one to use.
+    visual_model: Optional[str] = typer.Option(None, "--visual-model",
+                                               help="Override the model the index records (rarely needed)."),
+    offline: bool = option(ModelSettings, "offline"),
+    json_out: bool = JsonOut,
+    verbose: bool = Verbose,
+) -> None:
+    """Find scenes by text, by image, or both, best first."""
+    configure_logging(verbose)
+    # The query side reads images through Beam's file systems: Beam loads when a search runs.
+    from sceneline.pipelines.filters import parse_filter_text
+    from sceneline.pipelines.search import parse_threshold
+    from sceneline.pipelines.search import search as run_search
+
+    store_settings = StoreSettings.pick(locals())
+
+    def do_search():
+        try:
+            request = SearchRequest(text=query, image_path=image, limit=limit, page=page, modalities=modality,
+                                    filter=parse_filter_text(filter_json), group_by=group_by, group_size=group_size,
+                                    threshold=parse_threshold(threshold))
+        except ValidationError as exc:
+            raise UserError(_first_reason(exc)) from exc
+        return run_search(open_store(store_settings), request, visual_model=visual_model, offline=offline)
+
+    result = run_guarded(do_search)
+    if json_out:
+        if result.groups is not None:
+            out.print_json(json.dumps([g.model_dump(exclude={"clips": {"__all__": {"payload"}}})
+                                       for g in result.groups]))
+        else:
+            out.print_json(json.dumps([h.model_dump(exclude={"payload"}) for h in result.hits]))
+        return
+    _print_hits(out, result, page, limit)
+
+
+def _first_reason(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return str(error.get("ctx", {}).get("error") or error["msg"])
+
+
+def _print_hits(console: Console, result, page: int, limit: int) -> None:
+    table = Table("#", "rrf score" if result.fused else "score", "file", "scene", "start-end (s)",
+                  "description / tags / text", "thumbnail")
+    first = (page - 1) * limit + 1
+    ranked = ([(f"{first + i}.{j + 1}", h) for i, g in enumerate(result.groups) for j, h in enumerate(g.clips)]
+              if result.groups is not None else [(str(first + i), h) for i, h in enumerate(result.hits)])
+    for rank, h in ranked:
+        said = " | ".join(x for x in (h.description, ", ".join(h.tags), (h.visible_text or "").replace("\n", " ")) if x)
+        table.add_row(rank, f"{h.score:.4f}", h.filename, str(h.scene_index), f"{h.start_s:.2f}-{h.end_s:.2f}",
+                      said[:120], h.thumbnail_uri or "")
+    console.print(table)
+    more = f"; more on --page {page + 1}" if result.has_more else ""
+    err.print(f"searched {' + '.join(result.modalities)}{' (fused)' if result.fused else ''}, page {page}{more}",
+              highlight=False)
+
+
+def status(
+    asset_id: Optional[str] = typer.Argument(None, help="One asset's id (default: all assets)."),
+    qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
+    qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
+    qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
+    collection: str = option(StoreSettings, "collection"),
+    only: Optional[str] = typer.Option(None, "--status", help="Only assets with this status."),
+    json_out: bool = JsonOut,
+) -> None:
+    """List assets with their status (pending, processing, indexed, failed, deleted)."""
+    configure_logging(False)
+    store_settings = StoreSettings.pick(locals())
+
+    def load():
+        store = open_store(store_settings)
+        if asset_id:
+            record = store.get_status(asset_id)
+            if record is None:
+                raise UserError(f"no asset {asset_id} in {store.config.describe()}")
+            return [record]
+        if only and only not in {s.value for s in AssetStatus}:
+            raise UserError(f"--status is one of {', '.join(s.value for s in AssetStatus)}, not {only!r}")
+        return store.list_status(status=AssetStatus(only) if only else None)
+
+    records = run_guarded(load)
+    if json_out:
+        out.print_json(json.dumps([r.to_payload() for r in records]))
+        return
+    # Ids are shown whole (users paste them into `sceneline status ID`); long errors wrap.
+    table = Table(Column("asset id", no_wrap=True, min_width=36), "status", "type", "scenes", "file", "error")
+    for r in records:
+        table.add_row(r.asset_id or "", r.status.value, r.media_type.value if r.media_type else "",
+                      "" if r.scene_count is None else str(r.scene_count), r.filename,
+                      r.error_message if r.status.value in ("failed", "deleted") else "")
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(search)
+    app.command()(status)

@@ -1,0 +1,189 @@
+"""Every sceneline setting, declared once: its name, type, default, bounds, help and environment
+variable, in typed groups.
+
+The command line (pipelines/cli/) and Beam's PipelineOptions (pipelines/options.py) are both
+generated from these declarations (pipelines/settings_flags.py), and the code that owns a concern
+reads its default from here, so a default cannot drift between `index`, `stream`, `launch` and the
+pipelines. A Beam flag is the field name (`--visual_model`); the CLI spells it with dashes
+(`--visual-model`). Limits on one asset are a group of their own (schemas/limits.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sceneline.schemas.failures import UserError
+
+
+def _env(name: str) -> dict[str, str]:
+    return {"envvar": name}
+
+
+class SettingError(UserError, ValueError):
+    """A setting that cannot work (an unknown name, a value out of range): the user's to fix."""
+
+
+class SettingsGroup(BaseModel):
+    """A group of settings; its fields are the declarations."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        return cls.model_fields[name].default
+
+    @classmethod
+    def flag(cls, name: str) -> str:
+        """The Beam flag of a setting (the CLI spells it with dashes)."""
+        return (cls.model_fields[name].json_schema_extra or {}).get("flag", name)
+
+    @classmethod
+    def pick(cls, values: dict[str, Any]):
+        """The group from the values it declares (e.g. a command's keyword arguments); the
+        fields given are its `model_fields_set`."""
+        return cls(**{name: values[name] for name in cls.model_fields if name in values})
+
+    def argv(self) -> list[str]:
+        """Beam flags for the settings given (not those left to their defaults)."""
+        flags = []
+        for name in sorted(self.model_fields_set):
+            value, flag = getattr(self, name), self.flag(name)
+            if (self.model_fields[name].json_schema_extra or {}).get("beam_owned") or value is None:
+                continue
+            if isinstance(value, bool):
+                flags.append(f"--{flag}" if value else f"--no_{flag}")
+            else:
+                flags.append(f"--{flag}={value}")
+        return flags
+
+
+class StoreSettings(SettingsGroup):
+    """Where the index lives: a local folder, or a Qdrant server."""
+
+    qdrant_path: Optional[str] = Field(
+        None, description="Local Qdrant folder (default .sceneline/qdrant) or ':memory:'.",
+        json_schema_extra=_env("SCENELINE_QDRANT_PATH"))
+    qdrant_url: Optional[str] = Field(None, description="Qdrant server URL (instead of a local folder).",
+                                      json_schema_extra=_env("SCENELINE_QDRANT_URL"))
+    qdrant_api_key: Optional[str] = Field(None, description="API key for a Qdrant server.",
+                                          json_schema_extra=_env("SCENELINE_QDRANT_API_KEY"))
+    collection: str = Field("scenes", description="Scenes collection name.",
+                            json_schema_extra=_env("SCENELINE_COLLECTION"))
+
+
+class ModelSettings(SettingsGroup):
+    """The image-embedding model and where every model runs."""
+
+    visual_model: str = Field(
+        "ViT-B-32:laion2b_s34b_b79k",
+        description="Image embedding model: ARCH:PRETRAINED (tag, checkpoint path, gs:// URI or 'random'), "
+                    "local-dir:DIR, hf-hub:ORG/REPO, or 'none'.",
+        json_schema_extra=_env("SCENELINE_VISUAL_MODEL"))
+    offline: bool = Field(False, description="Never reach for a model hub (missing weights fail at once).",
+                          json_schema_extra=_env("SCENELINE_OFFLINE"))
+    model_device: str = Field("cpu", description="Device for models: cpu or cuda.")
+    embed_batch_images: int = Field(32, ge=1, description="Images per model batch.")
+    torch_threads: int = Field(0, ge=0, description="Torch threads (0: torch decides).")
+
+
+class UnderstandingSettings(SettingsGroup):
+    """Scene understanding: descriptions and tags, visible text, the text vector."""
+
+    captioner: str = Field(
+        "HuggingFaceTB/SmolVLM-256M-Instruct",
+        description="Descriptions and tags: a VLM hub id, local-dir:DIR, a path, gs://prefix/, openai:MODEL "
+                    "(an OpenAI-compatible endpoint), or 'none'.",
+        json_schema_extra=_env("SCENELINE_CAPTIONER"))
+    category: str = Field(
+        "general",
+        description="Content category preset for the captioner (general, product, real_estate, document, "
+                    "screenshot, construction, food, fashion, vehicle); an asset's own metadata `category` wins.")
+    captioner_url: str = Field(
+        "", description="Base URL of an OpenAI-compatible endpoint for openai:MODEL (default $OPENAI_BASE_URL "
+                        "or OpenAI's).",
+        json_schema_extra=_env("SCENELINE_CAPTIONER_URL"))
+    captioner_api_key: Optional[str] = Field(
+        None, description="API key for the endpoint (default $SCENELINE_CAPTIONER_API_KEY or $OPENAI_API_KEY).")
+    captioner_concurrency: int = Field(4, ge=1, description="Endpoint requests in flight per worker process.")
+    captioner_timeout: float = Field(120.0, gt=0, description="Seconds to wait for one answer.")
+    captioner_attempts: int = Field(4, ge=1, description="Tries per request on transient errors.")
+    captioner_response_format: str = Field(
+        "json_schema", description="How to ask the endpoint for JSON (json_schema, json_object, or none).",
+        json_schema_extra={"choices": ["json_schema", "json_object", "none"]})
+    captioner_max_tokens: int = Field(192, ge=1, description="Longest answer, in tokens.")
+    caption_batch_scenes: int = Field(8, ge=1, description="Scenes per captioner batch.")
+    ocr: bool = Field(True, description="Read visible text in keyframes and images.")
+    ocr_min_confidence: float = Field(0.6, ge=0, le=1,
+                                      description="Least confidence of a line of visible text to keep.")
+    text_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        description="Sentence model for the `text` vector (a name or hub id, a path, gs://prefix/), or 'none'.",
+        json_schema_extra=_env("SCENELINE_TEXT_MODEL"))
+
+
+class AnalysisSettings(SettingsGroup):
+    """How a video is decoded and cut into scenes."""
+
+    detector: str = Field("hybrid", description="Shot detector: content, gradual, hybrid, transnetv2.")
+    keyframe_max_side: int = Field(640, ge=16, description="Longest side of a keyframe, in pixels.")
+    decode_threads: int = Field(0, ge=0, description="FFmpeg decode threads (0: auto).")
+    segment_s: float = Field(
+        300.0, ge=0, description="Videos at least twice this long are analysed in segments of about this many "
+                                 "seconds, spread over workers (0: never split).")
+    hwaccel: Optional[str] = Field(
+        None, description="Hardware video decoding (e.g. cuda); software when the device is missing.")
+
+
+HOME = ".sceneline"
+
+
+class OutputSettings(SettingsGroup):
+    """Where a run writes besides the index."""
+
+    thumbnails: str = Field(f"{HOME}/thumbnails", description="Thumbnail folder or gs:// prefix.")
+    dead_letter: str = Field(
+        f"{HOME}/dead_letters",
+        description="Dead-letter folder or gs:// prefix (JSON lines); a stream also takes a Pub/Sub topic, "
+                    "projects/P/topics/T.")
+    run_dir: str = Field(f"{HOME}/runs", description="Folder or gs:// prefix for each run's outcome records.")
+
+
+class BatchSettings(SettingsGroup):
+    """`sceneline index`: a batch over files, folders and prefixes."""
+
+    runner: str = Field("FnApiRunner", description="Beam runner (FnApiRunner, DaskRunner, DataflowRunner, ...).",
+                        json_schema_extra={"beam_owned": True})
+    dask_workers: int = Field(
+        0, ge=0, description="DaskRunner: worker processes of the local cluster it starts (0: one per core; "
+                             "unused with --dask_client_address=ADDR).")
+    resume: bool = Field(
+        False, description="Skip assets already indexed (same content and models): re-run only what a killed "
+                           "or failed run left.")
+
+
+class StreamSettings(SettingsGroup):
+    """`sceneline stream`: keep the index in step with a bucket's notifications."""
+
+    subscription: Optional[str] = Field(
+        None, description="The bucket notifications' subscription, projects/P/subscriptions/S.",
+        json_schema_extra=_env("SCENELINE_SUBSCRIPTION"))
+    runner: str = Field("BundleBasedDirectRunner",
+                        description="BundleBasedDirectRunner (local), DataflowRunner, FlinkRunner.",
+                        json_schema_extra={"beam_owned": True})
+    embed_batch_wait_s: int = Field(
+        1, ge=0, description="Longest wait in seconds for a model batch to fill (RunInference "
+                             "max_batch_duration_secs; runners with watermarks, such as Dataflow).")
+    max_leased_messages: int = Field(64, ge=1,
+                                     description="Local runner: messages held (received, not yet acknowledged) "
+                                                 "at once.")
+    lease_extension_s: int = Field(
+        60, description="Local runner: longest ack-deadline extension, 10-600 s; after a crash, Pub/Sub "
+                        "redelivers held messages within about this time.")
+
+
+# The groups the Beam pipelines read (pipelines/options.py adds a flag for each field).
+PIPELINE_GROUPS: tuple[type[SettingsGroup], ...] = (
+    StoreSettings, ModelSettings, UnderstandingSettings, AnalysisSettings, OutputSettings, BatchSettings,
+    StreamSettings)
