@@ -45,7 +45,7 @@ from sceneline.pipelines.store_access import store_for_workers
 from sceneline.pipelines.understanding import UnderstandingModels, preflight_understanding
 from sceneline.schemas.events import SUBSCRIPTION_PATTERN, EventOutcome, PubsubDelivery
 from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
-from sceneline.transforms.io.bucket_events import (
+from sceneline.transforms.bucket_events import (
     REJECTED_TAG,
     REMOVALS_TAG,
     SETTLED_TAG,

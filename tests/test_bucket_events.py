@@ -32,7 +32,7 @@ from sceneline.schemas.events import (
 )
 from sceneline.schemas.ids import asset_id_for_object
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
-from sceneline.transforms.io.bucket_events import (
+from sceneline.transforms.bucket_events import (
     REJECTED_TAG,
     REMOVALS_TAG,
     SETTLED_TAG,

@@ -7,8 +7,7 @@ output; every failure is also a dead letter. Nothing is silently dropped.
 from __future__ import annotations
 
 import logging
-import time
-from typing import Callable, Iterator, TypeVar
+from typing import Iterator
 
 import apache_beam as beam
 
@@ -20,31 +19,15 @@ from sceneline.schemas import (
     FailureStage,
     MediaAsset,
 )
-from sceneline.schemas.failures import is_retryable
 from sceneline.transforms.media.keyframes import thumbnail_jpeg
 from sceneline.transforms.io.media_io import join, write_bytes
 from sceneline.transforms.metrics import timed
+from sceneline.transforms.stages import with_retries  # noqa: F401 (re-exported)
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
 
 log = logging.getLogger(__name__)
 
 FAILED_TAG = "failed"
-T = TypeVar("T")
-
-
-def with_retries(fn: Callable[[], T], *, attempts: int = 4, first_delay_s: float = 0.5) -> T:
-    """Call fn, retrying transient errors (network, timeouts) with exponential backoff."""
-    delay = first_delay_s
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt == attempts or not is_retryable(exc):
-                raise
-            log.warning("transient error (attempt %d of %d), retrying in %.1f s: %s", attempt, attempts, delay, exc)
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
 
 
 def thumbnail_uri(thumbnails_dir: str, asset_id: str, scene_index: int) -> str:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import logging
+import time
+from typing import Callable, Iterator, TypeVar
 
 from sceneline.schemas import FailureStage
+from sceneline.schemas.failures import is_retryable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StageError(Exception):
@@ -25,3 +31,18 @@ def stage(name: FailureStage) -> Iterator[None]:
         raise
     except Exception as exc:
         raise StageError(name, exc) from exc
+
+
+def with_retries(fn: Callable[[], T], *, attempts: int = 4, first_delay_s: float = 0.5) -> T:
+    """Call fn, retrying transient errors (network, timeouts) with exponential backoff."""
+    delay = first_delay_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            log.warning("transient error (attempt %d of %d), retrying in %.1f s: %s", attempt, attempts, delay, exc)
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")

@@ -17,7 +17,7 @@ import apache_beam as beam
 from sceneline.schemas import Failure
 from sceneline.schemas.events import SUBSCRIPTION_PATTERN, TOPIC_PATTERN, PubsubDelivery
 from sceneline.transforms.io.media_io import join, write_bytes
-from sceneline.transforms.sinks import with_retries
+from sceneline.transforms.stages import with_retries
 
 log = logging.getLogger(__name__)
 

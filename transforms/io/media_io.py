@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import BinaryIO, Iterator
-
-import av
+from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-
-from sceneline.schemas import MediaError
 
 CHUNK_BYTES = 1 << 20
 
@@ -48,24 +43,3 @@ def write_bytes(uri: str, data: bytes) -> None:
 
 def join(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts)
-
-
-@contextlib.contextmanager
-def open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.InputContainer]:
-    """Open a media file with PyAV. Local files go to FFmpeg by path (its own I/O is fastest);
-    others are read through Beam FileSystems. `hwaccel` (e.g. "cuda") decodes on the GPU when
-    it works here, in software otherwise (transforms/media/hwaccel.py)."""
-    from sceneline.transforms.media.hwaccel import open_input
-
-    if is_local(uri):
-        try:
-            container = open_input(local_path(uri), hwaccel)
-        except FileNotFoundError:
-            raise
-        except av.error.FFmpegError as exc:  # a local file FFmpeg cannot open is bad data, not bad luck
-            raise MediaError(f"cannot be read as a video (FFmpeg: {exc.strerror or exc})") from exc
-        with container:
-            yield container
-    else:
-        with open_for_read(uri) as f, open_input(f, hwaccel) as container:
-            yield container

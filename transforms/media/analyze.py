@@ -7,7 +7,6 @@ and are stitched back; everything else is analysed whole.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterator
 
 import apache_beam as beam
@@ -25,15 +24,12 @@ from sceneline.schemas import (
     ProbeInfo,
     Scene,
 )
-from sceneline.schemas.settings import AnalysisSettings
-from sceneline.transforms.media.detection import DEFAULT_DETECTOR
-from sceneline.schemas.limits import Limits
 from sceneline.transforms.keyed import KeepKeys
-from sceneline.transforms.media.keyframes import KEYFRAME_MAX_SIDE, encode_jpeg, fit_within
+from sceneline.transforms.media.keyframes import encode_jpeg, fit_within
 from sceneline.transforms.media.limits import open_image_within
 from sceneline.transforms.io.media_io import open_for_read
 from sceneline.transforms.metrics import count, timed
-from sceneline.transforms.media.scenes import KeyframePolicy
+from sceneline.transforms.media.config import DEFAULT_SEGMENT_S, AnalysisConfig  # noqa: F401 (re-exported)
 from sceneline.transforms.media.segments import (
     AnalyzeSegment,
     PlanSegments,
@@ -42,22 +38,6 @@ from sceneline.transforms.media.segments import (
     check_not_truncated,
 )
 from sceneline.transforms.stages import StageError, stage
-
-
-# Videos at least twice this long are analysed in segments of about this length (segments.py).
-DEFAULT_SEGMENT_S = AnalysisSettings.default("segment_s")
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    detector: str = DEFAULT_DETECTOR
-    keyframe_policy: KeyframePolicy = field(default_factory=KeyframePolicy)
-    keyframe_max_side: int = KEYFRAME_MAX_SIDE
-    decode_threads: int = 0
-    max_frames: int | None = None  # stop decoding here (a sample), unlike limits.max_frames (fail)
-    hwaccel: str | None = None  # e.g. "cuda": decode on the GPU where there is one
-    segment_s: float = DEFAULT_SEGMENT_S  # 0: never split a video
-    limits: Limits = field(default_factory=Limits)
 
 
 __all__ = ["AnalysisConfig", "AnalyzeAssets", "AnalyzeMedia", "StageError", "analyze_asset", "analyze_video",

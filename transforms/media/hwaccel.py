@@ -11,11 +11,15 @@ everything downstream sees ordinary frames.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, Iterator, Union
 
 import av
+
+from sceneline.schemas import MediaError
+from sceneline.transforms.io.media_io import is_local, local_path, open_for_read
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +61,22 @@ def open_input(source: Source, device_type: str | None = None, **kwargs: Any) ->
     if not device_type or device_type == "none" or device_unavailable_reason(device_type):
         return av.open(source, mode="r", **kwargs)
     return av.open(source, mode="r", hwaccel=_hwaccel(device_type), **kwargs)
+
+
+@contextlib.contextmanager
+def open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.InputContainer]:
+    """Open a media file with PyAV. Local files go to FFmpeg by path (its own I/O is fastest);
+    others are read through Beam FileSystems. `hwaccel` (e.g. "cuda") decodes on the GPU when
+    it works here, in software otherwise."""
+    if is_local(uri):
+        try:
+            container = open_input(local_path(uri), hwaccel)
+        except FileNotFoundError:
+            raise
+        except av.error.FFmpegError as exc:  # a local file FFmpeg cannot open is bad data, not bad luck
+            raise MediaError(f"cannot be read as a video (FFmpeg: {exc.strerror or exc})") from exc
+        with container:
+            yield container
+    else:
+        with open_for_read(uri) as f, open_input(f, hwaccel) as container:
+            yield container

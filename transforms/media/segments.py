@@ -24,25 +24,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import apache_beam as beam
 import av
 from pydantic import BaseModel, Field
 
 from sceneline.schemas import AnalyzedAsset, Failure, FailureStage, MediaAsset, MediaError, ProbeInfo, Scene
+from sceneline.transforms.media.config import AnalysisConfig
 from sceneline.transforms.media.decode import FrameDecoder
 from sceneline.transforms.media.detection import Boundary, create_detector
 from sceneline.transforms.media.keyframes import keyframe_rgb
 from sceneline.transforms.media.limits import DecodeGuard, check_frames, check_probe
-from sceneline.transforms.io.media_io import open_video
+from sceneline.transforms.media.hwaccel import open_video
 from sceneline.transforms.metrics import count, timed
 from sceneline.transforms.media.probe import display_size, probe_container, reconcile_with_decode, video_stream
 from sceneline.transforms.media.scenes import SceneBuilder, ShotPiece, scene_from_piece, thin
 from sceneline.transforms.stages import StageError, stage
 
-if TYPE_CHECKING:
-    from sceneline.transforms.media.analyze import AnalysisConfig
 
 # Container formats (as FFmpeg names them) whose index and timestamps make keyframe seeks exact.
 SPLITTABLE_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm")

@@ -16,7 +16,7 @@ from sceneline.schemas.scenes import TransitionKind
 from sceneline.schemas.shots import Shot, ShotDetection, Transition
 from sceneline.transforms.media.decode import FrameDecoder
 from sceneline.transforms.media.detection import DEFAULT_DETECTOR, Boundary, create_detector
-from sceneline.transforms.io.media_io import open_video
+from sceneline.transforms.media.hwaccel import open_video
 from sceneline.transforms.media.probe import probe_container, video_stream
 
 

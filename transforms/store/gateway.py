@@ -18,52 +18,19 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from qdrant_client import QdrantClient
 from qdrant_client.http import models
 
 from sceneline.schemas.failures import UserError
+from sceneline.transforms.store.scene_store import StoreConfig, _shared_client
+from sceneline.transforms.store.advert import ADVERT_NAME, _advert_path, advertised_url  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-ADVERT_NAME = "sceneline-gateway.json"
-
-
 class GatewayError(UserError, RuntimeError):
     """The folder cannot be served (already served by another process, port taken ...)."""
-
-
-def _advert_path(folder: str) -> Path:
-    return Path(folder) / ADVERT_NAME
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def advertised_url(folder: str) -> str | None:
-    """The URL of a live gateway serving `folder` from another process, if there is one."""
-    path = _advert_path(folder)
-    try:
-        advert = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    pid = int(advert.get("pid", -1))
-    if pid == os.getpid():
-        return None  # this process owns the folder: use its local client directly
-    if not _pid_alive(pid):
-        with contextlib.suppress(OSError):
-            path.unlink()  # its owner died without cleaning up
-        return None
-    return advert.get("url")
 
 
 def _jsonable(value: Any) -> Any:
@@ -243,8 +210,6 @@ class StoreGateway:
 @contextlib.contextmanager
 def serve_folder(folder: str, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve a local Qdrant folder for the duration of the block; yields the URL."""
-    from sceneline.transforms.store.scene_store import StoreConfig, _shared_client
-
     other = advertised_url(folder)
     if other:
         raise GatewayError(f"{folder} is already served by another process at {other}")

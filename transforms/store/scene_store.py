@@ -20,6 +20,7 @@ from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, SearchHit
 from sceneline.schemas.assets import utc_now
 from sceneline.schemas.ids import asset_point_id
 from sceneline.schemas.settings import StoreSettings
+from sceneline.transforms.store.advert import advertised_url
 from sceneline.schemas.qdrant_layout import (
     ASSET_PAYLOAD_INDEXES,
     SCENE_PAYLOAD_INDEXES,
@@ -84,8 +85,6 @@ def _open_client(config: StoreConfig) -> QdrantClient:
         return QdrantClient(url=config.url, api_key=config.api_key, timeout=60)
     if config.path == ":memory:":
         return QdrantClient(location=":memory:")
-    from sceneline.transforms.store.gateway import advertised_url
-
     # Another process owns this folder and serves it: talk to it over HTTP, the folder admits
     # one process at a time.
     url = advertised_url(config.path)
