@@ -19,6 +19,7 @@ from qdrant_client import QdrantClient, models
 
 from sceneline.pipelines.store_service import serve_store
 from sceneline.transforms.store.advert import ADVERT_NAME
+from sceneline.transforms.store.backend import CollectionSpec
 from sceneline.transforms.store.client_backend import QdrantClientBackend
 from sceneline.transforms.store.proxy import ProxyBackend
 from sceneline.transforms.store.scene_store import (
@@ -225,8 +226,7 @@ def test_a_collection_name_never_leaves_the_folder(tmp_path, name):
     store = SceneStore(StoreConfig(path=str(tmp_path / "qdrant"), collection=name or "x"))
     try:
         with pytest.raises(Exception, match="invalid collection name"):
-            store.backend.create_collection(name, __import__(
-                "sceneline.transforms.store.backend", fromlist=["CollectionSpec"]).CollectionSpec(vectors={"v": 2}))
+            store.backend.create_collection(name, CollectionSpec(vectors={"v": 2}))
         assert not (tmp_path / "escape").exists() and sorted(p.name for p in (tmp_path / "qdrant").iterdir()) == [
             ".sceneline.lock", "collections", "sceneline-engine.json"]
     finally:
