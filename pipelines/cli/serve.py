@@ -1,4 +1,4 @@
-"""`sceneline serve`: share a local index folder with other processes, in Qdrant's REST dialect."""
+"""`sceneline serve`: own a local index folder and serve it to other processes (sceneline's store protocol)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(6333, "--port", help="Port (Qdrant's own default)."),
 ) -> None:
-    """Serve a local index folder to other processes and tools, in Qdrant's REST dialect.
+    """Own a local index folder and serve it to other processes (sceneline's store protocol).
 
     While it runs, `sceneline index/search/status --qdrant-path DIR` from other terminals reach
-    the folder through it (found automatically), and so does any Qdrant client at the URL.
+    the folder through it (found automatically from the folder's advert).
     """
     configure_logging(False)
     # qdrant-client and the web server load when this command runs, not at CLI start.
-    from sceneline.transforms.store.gateway import serve_folder
+    from sceneline.pipelines.store_service import serve_store
     from sceneline.transforms.store.scene_store import store_config
 
     folder = store_config(path=qdrant_path).path
@@ -35,7 +35,7 @@ def serve(
         # removes the advert so other processes stop routing to this one.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        with serve_folder(folder, host=host, port=port) as url:
+        with serve_store(folder, host=host, port=port) as url:
             err.print(f"serving {folder} at {url} (Ctrl-C stops)")
             while not stop.wait(1.0):
                 pass
