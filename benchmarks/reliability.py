@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
                  [[f["fault"], "yes" if f["survived"] else "**no**", f["detail"]] for f in faults])
     if args.quick:
         report.notes.append("--quick: no visual model, and the kill-and-resume fault is left out.")
-    report.notes.append("Limit failures name the limit and the flag that changes it; see README, Limits.")
+    report.notes.append("Limit failures name the limit and the flag that changes it; see docs/limits_and_reliability.md.")
     report.figures = {"kinds": hostile["kinds"], "inputs": hostile["inputs"], "counts": hostile["counts"],
                       "inputs_lost": hostile["lost"], "unexpected": hostile["unexpected"],
                       "stray_files": hostile["stray_files"], "outcomes": hostile["rows"], "faults": faults}

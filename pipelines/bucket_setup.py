@@ -130,5 +130,5 @@ def setup_bucket(setup: BucketSetup) -> list[str]:
         steps.append("to forward undeliverable messages, Pub/Sub's service agent "
                      "(service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com) needs roles/pubsub.publisher "
                      f"on {setup.dead_letter_topic_path} and roles/pubsub.subscriber on {setup.subscription_path} "
-                     "(see README: Streaming, Setting up a bucket)")
+                     "(see docs/streaming.md, Setting up a bucket)")
     return steps

@@ -21,28 +21,10 @@ from typing import Any
 from qdrant_client import models
 
 from sceneline.schemas.failures import UserError
+from sceneline.schemas.payload import FILTER_FIELDS
 
-# Filter names -> payload keys (see transforms/store/scene_store.py: scene_payload).
-FIELDS: dict[str, str] = {
-    "id": "asset_id",
-    "asset_id": "asset_id",
-    "filename": "filename",
-    "uri": "uri",
-    "duration": "duration",
-    "width": "width",
-    "height": "height",
-    "fps": "fps",
-    "size": "size_bytes",
-    "size_bytes": "size_bytes",
-    "media_type": "media_type",
-    "codec": "codec",
-    "container": "container",
-    "tags": "tags",
-    "content_category": "content_category",  # the captioner preset a scene was described with
-    "start_s": "start_s",
-    "end_s": "end_s",
-    "scene_index": "scene_index",
-}
+# Filter names -> payload keys, from the payload declaration (schemas/payload.py).
+FIELDS: dict[str, str] = FILTER_FIELDS
 METADATA = "metadata"
 RANGE_OPERATORS = ("gte", "gt", "lte", "lt")
 

@@ -11,7 +11,6 @@ an HTTP server all call it.
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 
@@ -24,14 +23,18 @@ from sceneline.transforms.io.media_io import open_for_read
 from sceneline.transforms.models.model_spec import parse_clip_spec, preflight, set_offline
 from sceneline.transforms.store.scene_store import SceneStore
 from sceneline.transforms.models.text_model import load_text_encoder
+from sceneline.transforms.models.cache import process_model
 
 
 class SearchError(UserError, RuntimeError):
     pass
 
 
-@functools.lru_cache(maxsize=4)
 def _clip_for(spec_text: str, device: str) -> ClipModel:
+    return process_model(_load_clip_for, spec_text, device)
+
+
+def _load_clip_for(spec_text: str, device: str) -> ClipModel:
     spec = parse_clip_spec(spec_text)
     if spec is None:
         raise SearchError("this index was built without a visual model; nothing to search by image or text")

@@ -8,27 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sceneline.schemas.payload import SCENE_PAYLOAD_INDEXES  # noqa: F401 (re-exported)
+
 VISUAL_VECTOR = "visual"
 TEXT_VECTOR = "text"
 
-# Payload fields with an index (keyword: exact match; float/integer: ranges).
-SCENE_PAYLOAD_INDEXES: dict[str, str] = {
-    "asset_id": "keyword",
-    "uri": "keyword",
-    "filename": "keyword",
-    "media_type": "keyword",
-    "scene_index": "integer",
-    "start_s": "float",
-    "end_s": "float",
-    "duration": "float",
-    "width": "integer",
-    "height": "integer",
-    # Filters of the search side (pipelines/filters.py).
-    "fps": "float",
-    "size_bytes": "integer",
-    "tags": "keyword",
-    "content_category": "keyword",
-}
+# The scene payload and its indexes are declared in schemas/payload.py.
 ASSET_PAYLOAD_INDEXES: dict[str, str] = {
     "asset_id": "keyword",
     "uri": "keyword",

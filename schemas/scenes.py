@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from sceneline.schemas.assets import MediaAsset, ProbeInfo
+from sceneline.schemas.understanding import Enrichment
 
 
 class TransitionKind(str, Enum):
@@ -42,7 +43,7 @@ class Scene(BaseModel):
     thumbnail_uri: str | None = None
     # Filled in by the model stages; absent when a model is disabled.
     vectors: dict[str, list[float]] = Field(default_factory=dict, repr=False)
-    enrichment: dict[str, Any] = Field(default_factory=dict)
+    enrichment: Enrichment = Field(default_factory=Enrichment)
 
     @property
     def duration_s(self) -> float:

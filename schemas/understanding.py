@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_TAGS = 20
 MAX_TAG_CHARS = 48
@@ -81,3 +81,22 @@ class TextRegion(BaseModel):
 def join_visible_text(regions: list[TextRegion]) -> str:
     """The lines in reading order, one per line."""
     return "\n".join(region.text for region in regions)
+
+
+class Enrichment(BaseModel):
+    """What the model stages say about one scene (`Scene.enrichment`); each field lands at the
+    top of the scene's payload (schemas/payload.py). A field is None when its stage did not run.
+    A new model stage declares its fields here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    tags: list[str] | None = None
+    content_category: str | None = None  # the captioner preset the scene was described with
+    caption_error: str | None = None  # why the captioner's answer could not be used
+    visible_text: str | None = None
+    text_regions: list[dict[str, Any]] | None = None
+
+    def but(self, **fields: Any) -> "Enrichment":
+        """A copy with these fields set (validated)."""
+        return Enrichment.model_validate({**self.model_dump(exclude_none=True), **fields})

@@ -121,8 +121,8 @@ def test_the_handler_captions_scenes_in_a_beam_pipeline(tiny_vlms):
         [(key, asset)] = keyed_assets
         assert key == "cards"
         enrichment = [s.enrichment for s in asset.scenes]
-        assert [e["description"] for e in enrichment] == [ANSWERS[j]["description"] for j in (RED, BLUE, BLUE)]
-        assert enrichment[2]["tags"] == ["blue", "sky", "sea"] and enrichment[0]["content_category"] == "general"
+        assert [e.description for e in enrichment] == [ANSWERS[j]["description"] for j in (RED, BLUE, BLUE)]
+        assert enrichment[2].tags == ["blue", "sky", "sea"] and enrichment[0].content_category == "general"
         assert asset.models["captioner"] == config.spec and not asset.probe.warnings
 
     with beam.Pipeline(runner="FnApiRunner") as p:

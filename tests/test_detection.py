@@ -161,3 +161,24 @@ def test_unknown_detector_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown detector 'nope'"):
         create_detector("nope", 25)
     assert {"content", "gradual", "hybrid", "transnetv2"} <= set(detector_names())
+
+
+def _boundaries(detector, frames) -> list:
+    n = np.arange(len(frames))
+    return detector.process_batch(n, n / 25, frames) + detector.flush()
+
+
+def test_a_detectors_tunables_reach_it_through_create_detector():
+    path, _ = ground_truth("gt_hardcuts")
+    frames = small_frames(path, create_detector("content", 25))
+    found = _boundaries(create_detector("content", 25), frames)
+    assert len(found) >= 3
+    # No picture change reaches 255 on the 0-255 scale: with that threshold nothing is a cut.
+    assert _boundaries(create_detector("content", 25, threshold=255.0), frames) == []
+    # Scenes at least 1000 s long: in a short clip, no boundary is kept.
+    assert _boundaries(create_detector("hybrid", 25, min_scene_s=1000.0), frames) == []
+
+
+def test_an_unknown_option_names_what_the_detector_takes():
+    with pytest.raises(ValueError, match="no option thresh .*threshold"):
+        create_detector("content", 25, thresh=20)

@@ -110,8 +110,10 @@ def test_bad_input_fails_with_a_reason_and_other_work_goes_on(index_run):
         o = outcome(run, name)
         assert o.status is AssetStatus.FAILED and reason in o.error_message, (name, o)
         assert index_run["store"].get_status(o.asset_id).status is AssetStatus.FAILED
+    # Garbage mid-stream costs a few frames, not the video: it is indexed, and says what it lost.
     damaged = outcome(run, "damaged.avi")
-    assert damaged.status is AssetStatus.FAILED or damaged.scene_count >= 1
+    assert damaged.status is AssetStatus.INDEXED and damaged.scene_count >= 3, damaged
+    assert "estimated times" in (damaged.error_message or ""), damaged
     assert outcome(run, "notes.txt").status is AssetStatus.SKIPPED
     duplicate = [outcome(run, "same_as_testvideo.mp4"), outcome(run, "psd_testvideo.mp4")]
     assert sorted(o.status for o in duplicate) == [AssetStatus.INDEXED, AssetStatus.SKIPPED]

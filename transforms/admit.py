@@ -24,9 +24,9 @@ from sceneline.schemas.limits import LimitExceeded, Limits
 from sceneline.transforms.media.limits import check_bytes
 from sceneline.transforms.io.media_io import CHUNK_BYTES, open_for_read
 from sceneline.transforms.metrics import timed
+from sceneline.transforms.stages import FAILED_TAG
 from sceneline.transforms.media.sniff import SNIFF_BYTES, extension_media_type, sniff_bytes
 
-FAILED_TAG = "failed"
 SKIPPED_TAG = "skipped"
 
 

@@ -30,7 +30,8 @@ from sceneline.schemas.events import (
     OutcomeKind,
     PubsubDelivery,
 )
-from sceneline.transforms.sinks import FAILED_TAG, StoreDoFn, with_retries
+from sceneline.transforms.sinks import StoreDoFn
+from sceneline.transforms.stages import FAILED_TAG, with_retries
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from typing import Iterator
 import apache_beam as beam
 
 from sceneline.schemas import AssetRecord, AssetStatus, MediaAsset
-from sceneline.transforms.sinks import StoreDoFn, with_retries
+from sceneline.transforms.sinks import StoreDoFn
+from sceneline.transforms.stages import with_retries
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,10 @@ from sceneline.schemas import (
 from sceneline.transforms.media.keyframes import thumbnail_jpeg
 from sceneline.transforms.io.media_io import join, write_bytes
 from sceneline.transforms.metrics import timed
-from sceneline.transforms.stages import with_retries  # noqa: F401 (re-exported)
+from sceneline.transforms.stages import FAILED_TAG, with_retries  # noqa: F401 (re-exported)
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
 
 log = logging.getLogger(__name__)
-
-FAILED_TAG = "failed"
 
 
 def thumbnail_uri(thumbnails_dir: str, asset_id: str, scene_index: int) -> str:

@@ -1,4 +1,5 @@
-"""Stage errors: every failure in analysis names the stage it happened in."""
+"""Stage errors and failures: every failure names the stage it happened in, and one function,
+`failure_from`, turns an exception into the dead letter of the asset it hit."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import logging
 import time
 from typing import Callable, Iterator, TypeVar
 
-from sceneline.schemas import FailureStage
+from sceneline.schemas import Failure, FailureStage, MediaAsset
 from sceneline.schemas.failures import is_retryable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The tagged output every Beam step sends its (key, Failure) elements to.
+FAILED_TAG = "failed"
 
 
 class StageError(Exception):
@@ -46,3 +50,8 @@ def with_retries(fn: Callable[[], T], *, attempts: int = 4, first_delay_s: float
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")
+
+
+def failure_from(exc: BaseException, asset: MediaAsset, stage: FailureStage) -> Failure:
+    """The dead letter of `asset` after `exc` in `stage` (retryable when a retry may help)."""
+    return Failure.from_exception(exc, uri=asset.uri, stage=stage, asset_id=asset.asset_id)

@@ -37,7 +37,7 @@ from sceneline.transforms.media.segments import (
     analyze_video,
     check_not_truncated,
 )
-from sceneline.transforms.stages import StageError, stage
+from sceneline.transforms.stages import FAILED_TAG, StageError, stage
 
 
 __all__ = ["AnalysisConfig", "AnalyzeAssets", "AnalyzeMedia", "StageError", "analyze_asset", "analyze_video",
@@ -101,7 +101,6 @@ def analyze_asset(asset: MediaAsset, config: AnalysisConfig) -> AnalyzedAsset:
 class AnalyzeAssets(beam.DoFn):
     """MediaAsset -> AnalyzedAsset; a failure goes to the `failed` output with its stage."""
 
-    FAILED_TAG = "failed"
 
     def __init__(self, config: AnalysisConfig):
         self._config = config
@@ -114,10 +113,10 @@ class AnalyzeAssets(beam.DoFn):
             count("scenes", len(analyzed.scenes))
             yield analyzed
         except StageError as exc:
-            yield beam.pvalue.TaggedOutput(self.FAILED_TAG, Failure.from_exception(
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
                 exc.cause, uri=asset.uri, stage=exc.stage, asset_id=asset.asset_id))
         except Exception as exc:  # outside any named stage: still the asset's failure, not the run's
-            yield beam.pvalue.TaggedOutput(self.FAILED_TAG, Failure.from_exception(
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
                 exc, uri=asset.uri, stage=FailureStage.DECODE, asset_id=asset.asset_id))
 
 
@@ -139,22 +138,22 @@ class AnalyzeMedia(beam.PTransform):
     def expand(self, keyed_assets):
         if not self._split:
             whole = keyed_assets | "AnalyzeWhole" >> beam.ParDo(KeepKeys(AnalyzeAssets(self._config))).with_outputs(
-                AnalyzeAssets.FAILED_TAG, main="analyzed")
-            return {"analyzed": whole.analyzed, "failed": whole[AnalyzeAssets.FAILED_TAG]}
+                FAILED_TAG, main="analyzed")
+            return {"analyzed": whole.analyzed, "failed": whole[FAILED_TAG]}
         planned = keyed_assets | "PlanSegments" >> beam.ParDo(KeepKeys(PlanSegments(self._config))).with_outputs(
             PlanSegments.WHOLE_TAG, main="segments")
         whole = planned[PlanSegments.WHOLE_TAG] | "AnalyzeWhole" >> beam.ParDo(
-            KeepKeys(AnalyzeAssets(self._config))).with_outputs(AnalyzeAssets.FAILED_TAG, main="analyzed")
+            KeepKeys(AnalyzeAssets(self._config))).with_outputs(FAILED_TAG, main="analyzed")
         stitched = (
             planned.segments
             | "SpreadSegments" >> beam.Reshuffle()
             | "AnalyzeSegments" >> beam.ParDo(KeepKeys(AnalyzeSegment(self._config)))
             | "GroupSegments" >> beam.GroupByKey()
             | "Stitch" >> beam.ParDo(KeepKeys(StitchSegments(self._config))).with_outputs(
-                StitchSegments.FAILED_TAG, main="analyzed")
+                FAILED_TAG, main="analyzed")
         )
         return {
             "analyzed": (whole.analyzed, stitched.analyzed) | "AllAnalyzed" >> beam.Flatten(),
-            "failed": (whole[AnalyzeAssets.FAILED_TAG], stitched[StitchSegments.FAILED_TAG])
+            "failed": (whole[FAILED_TAG], stitched[FAILED_TAG])
             | "AllAnalyzeFailures" >> beam.Flatten(),
         }

@@ -40,7 +40,7 @@ from sceneline.transforms.media.hwaccel import open_video
 from sceneline.transforms.metrics import count, timed
 from sceneline.transforms.media.probe import display_size, probe_container, reconcile_with_decode, video_stream
 from sceneline.transforms.media.scenes import SceneBuilder, ShotPiece, scene_from_piece, thin
-from sceneline.transforms.stages import StageError, stage
+from sceneline.transforms.stages import FAILED_TAG, StageError, stage
 
 
 # Container formats (as FFmpeg names them) whose index and timestamps make keyframe seeks exact.
@@ -357,7 +357,6 @@ class AnalyzeSegment(beam.DoFn):
 class StitchSegments(beam.DoFn):
     """[SegmentResult] of one asset -> AnalyzedAsset, or one Failure for the asset."""
 
-    FAILED_TAG = "failed"
 
     def __init__(self, config: "AnalysisConfig"):
         self._config = config
@@ -366,11 +365,11 @@ class StitchSegments(beam.DoFn):
         results = list(segment_results)
         failed = next((r.failure for r in sorted(results, key=lambda r: r.index) if r.failure), None)
         if failed is not None:
-            yield beam.pvalue.TaggedOutput(self.FAILED_TAG, failed)
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, failed)
             return
         try:
             yield stitch(results, self._config)
         except StageError as exc:
             asset = results[0].asset
-            yield beam.pvalue.TaggedOutput(self.FAILED_TAG, Failure.from_exception(
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
                 exc.cause, uri=asset.uri, stage=exc.stage, asset_id=asset.asset_id))

@@ -7,7 +7,6 @@ still does not parse, that scene records `caption_error` and the asset indexes o
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any, Sequence
 
@@ -24,6 +23,7 @@ from sceneline.transforms.models.caption_prompt import (
 )
 from sceneline.transforms.models.caption_spec import CaptionerConfig, checkpoint_folder, parse_captioner_spec
 from sceneline.transforms.models.enrich import ItemsHandler
+from sceneline.transforms.models.cache import process_model
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,6 @@ class Captioner:
         return [r for r in results if r is not None]
 
 
-@functools.lru_cache(maxsize=2)
-def _process_captioner(config: CaptionerConfig) -> Captioner:
-    """One captioner per process (see _process_engine in transforms/models/ocr.py for why)."""
-    return load_captioner(config)
-
-
 def load_captioner(config: CaptionerConfig) -> Captioner:
     spec = parse_captioner_spec(config.spec)
     if spec is None:
@@ -104,7 +98,7 @@ class CaptionHandler(ItemsHandler):
         self.model_id = config.spec
 
     def load_model(self) -> Captioner:
-        return _process_captioner(self._config)
+        return process_model(load_captioner, self._config)
 
     def run_items(self, items: Sequence[SceneImage], model: Captioner) -> list[CaptionResult]:
         return model.caption(items)
@@ -143,7 +137,7 @@ def attach_captions(analyzed: AnalyzedAsset, results: Sequence[CaptionResult], s
         else:
             update["caption_error"] = result.error
             failed.append(result.error)
-        scenes.append(scene.model_copy(update={"enrichment": {**scene.enrichment, **update}}))
+        scenes.append(scene.model_copy(update={"enrichment": scene.enrichment.but(**update)}))
     warnings = list(analyzed.probe.warnings)
     _category, category_warning = asset_category(analyzed.asset, default_category)
     if category_warning:

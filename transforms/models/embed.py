@@ -10,32 +10,21 @@ from __future__ import annotations
 import functools
 from typing import Any, Iterable, Optional, Sequence
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from sceneline.schemas import AnalyzedAsset, Failure, FailureStage
+from sceneline.schemas import AnalyzedAsset, FailureStage
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
 from sceneline.transforms.metrics import INFERENCE_NAMESPACES
+from sceneline.transforms.models.cache import process_model
 from sceneline.transforms.models.clip_model import ClipModel, load_clip
+from sceneline.transforms.models.enrich import EnrichAssets, image_count
 from sceneline.transforms.models.model_spec import parse_clip_spec
 
 Images = Sequence[bytes]
 
 
-def image_count(element: Any) -> int:
-    """Batch weight of an element: its number of images (keyed elements are (key, images))."""
-    if isinstance(element, tuple) and len(element) == 2 and isinstance(element[1], (list, tuple)):
-        return max(1, len(element[1]))
-    return max(1, len(element))
-
-
-@functools.lru_cache(maxsize=2)
-def _process_model(spec_text: str, device: str, num_threads: int | None) -> ClipModel:
-    """One model per process. RunInference keeps its model in a weakly referenced cache that
-    holds one object alive at a time, and the local streaming runner sets a DoFn up for every
-    bundle (each setup acquires another cached object first), so without this strong reference
-    every bundle would load the model again."""
+def _load_image_model(spec_text: str, device: str, num_threads: int | None) -> ClipModel:
     spec = parse_clip_spec(spec_text)
     if spec is None:
         raise ValueError("the image embedding handler needs a model spec, not 'none'")
@@ -71,7 +60,7 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
         self._num_threads = num_threads
 
     def load_model(self) -> ClipModel:
-        return _process_model(self._spec_text, self._device, self._num_threads)
+        return process_model(_load_image_model, self._spec_text, self._device, self._num_threads)
 
     def run_inference(self, batch: Sequence[Images], model: ClipModel,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
@@ -93,9 +82,9 @@ def keyframe_images(analyzed: AnalyzedAsset) -> list[bytes]:
     return [kf.jpeg for scene in analyzed.scenes for kf in scene.keyframes]
 
 
-def attach_visual_vectors(analyzed: AnalyzedAsset, prediction: PredictionResult, spec: str) -> AnalyzedAsset:
+def attach_visual_vectors(analyzed: AnalyzedAsset, vectors: np.ndarray, spec: str) -> AnalyzedAsset:
     """Scene vector = the normalised mean of its keyframes' vectors."""
-    vectors = np.asarray(prediction.inference)
+    vectors = np.asarray(vectors)
     row = 0
     scenes = []
     for scene in analyzed.scenes:
@@ -110,36 +99,10 @@ def attach_visual_vectors(analyzed: AnalyzedAsset, prediction: PredictionResult,
     return analyzed.model_copy(update={"scenes": scenes, "models": {**analyzed.models, VISUAL_VECTOR: spec}})
 
 
-def _attach_keeping_key(result: tuple[tuple[Any, AnalyzedAsset], PredictionResult], spec: str) -> tuple:
-    (key, analyzed), prediction = result
-    return key, attach_visual_vectors(analyzed, prediction, spec)
-
-
-def _failed_batch_to_failures(failed: tuple[Any, Any]) -> Iterable[tuple[Any, Failure]]:
-    """RunInference's dead letter is (batch, (exception type, repr, traceback lines))."""
-    batch, (exc_type, exc_repr, _traceback) = failed
-    for (key, analyzed), _images in batch:
-        yield key, Failure(asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=FailureStage.EMBED,
-                           error_type=getattr(exc_type, "__name__", str(exc_type)), message=exc_repr[:2000],
-                           retryable=False)
-
-
-class EmbedKeyframes(beam.PTransform):
-    """(key, AnalyzedAsset) -> (key, AnalyzedAsset) with a `visual` vector on every scene.
-
-    Returns a tuple (embedded, failures), both keyed: a failed batch fails its assets, not the
-    pipeline. The key rides along in RunInference's own key, so it needs no extra state.
-    """
+class EmbedKeyframes(EnrichAssets):
+    """(key, AnalyzedAsset) -> (key, AnalyzedAsset) with a `visual` vector on every scene: the
+    model stage mechanism (transforms/models/enrich.py) over an asset's keyframes."""
 
     def __init__(self, handler: ClipImageEmbeddingHandler, spec: str):
-        super().__init__()
-        self._handler = handler
-        self._spec = spec
-
-    def expand(self, keyed_assets):
-        with_images = keyed_assets | "KeyframeImages" >> beam.Map(lambda kv: (kv, keyframe_images(kv[1])))
-        results, errors = with_images | "ClipImageEmbeddings" >> RunInference(
-            KeyedModelHandler(self._handler)).with_exception_handling()
-        embedded = results | "AttachVectors" >> beam.Map(_attach_keeping_key, self._spec)
-        failures = errors.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_to_failures)
-        return embedded, failures
+        super().__init__(handler, keyframe_images, functools.partial(attach_visual_vectors, spec=spec),
+                         FailureStage.EMBED)

@@ -20,7 +20,7 @@ from sceneline.transforms.models.text_model import TextEncoder, load_text_encode
 def scene_text(scene: Scene) -> str:
     """What the scene says, in words: description, tags, and the text on screen."""
     e = scene.enrichment
-    parts = [e.get("description") or "", ", ".join(e.get("tags") or []), e.get("visible_text") or ""]
+    parts = [e.description or "", ", ".join(e.tags or []), e.visible_text or ""]
     return "\n".join(p.strip() for p in parts if p and p.strip())
 
 

@@ -1,9 +1,11 @@
-"""One model stage over whole assets: RunInference keyed by (key, AnalyzedAsset), then attach.
+"""The one model-stage mechanism: RunInference keyed by (key, AnalyzedAsset), then attach.
 
-Every understanding stage (visible text, captions, text vectors) has the same shape: take some
-examples from an asset (its keyframes, its scenes' texts), run them through a ModelHandler in
-batches that span assets, and fold the answers back into the asset. A failed batch fails its
-assets with the stage named; it never stops the pipeline.
+Every model stage (image embeddings, visible text, captions, text vectors, and those to come)
+has the same shape: take some examples from an asset (its keyframes, its scenes' texts), run
+them through a ModelHandler in batches that span assets, and fold the answers back into the
+asset. A failed batch fails its assets with the stage named; a bad answer fails its asset;
+neither stops the pipeline. Handlers load their model through `process_model`
+(transforms/models/cache.py). Adding a stage: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -14,25 +16,32 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from sceneline.schemas import AnalyzedAsset, Failure, FailureStage
-from sceneline.schemas.failures import is_retryable
-from sceneline.transforms.models.embed import image_count
-
-FAILED_TAG = "failed"
+from sceneline.transforms.stages import FAILED_TAG, failure_from
 
 ExamplesOf = Callable[[AnalyzedAsset], list]
 Attach = Callable[[AnalyzedAsset, Any], AnalyzedAsset]
 
 
+def image_count(element: Any) -> int:
+    """Batch weight of an element: its number of items (keyed elements are (key, items))."""
+    if isinstance(element, tuple) and len(element) == 2 and isinstance(element[1], (list, tuple)):
+        return max(1, len(element[1]))
+    return max(1, len(element))
+
+
 class ItemsHandler(ModelHandler):
     """A handler whose examples are lists of items (keyframes, scenes, texts): batches are weighed
-    in items, run as one flat list through `run_items`, and split back per example."""
+    in items, run as one flat list through `run_items`, and split back per example. Batching
+    settings pass through to Beam's ModelHandler, as Beam's own handlers do."""
 
     model_id = ""
     METRICS_NAMESPACE = ""  # INFERENCE_NAMESPACES[its stage], so run reports can say where time went
 
-    def __init__(self, max_items: int, max_batch_duration_secs: int | None = None):
-        super().__init__(min_batch_size=1, max_batch_size=max_items,
-                         max_batch_duration_secs=max_batch_duration_secs, element_size_fn=image_count)
+    def __init__(self, max_items: int, max_batch_duration_secs: int | None = None, *, min_items: int = 1,
+                 large_model: bool = False):
+        super().__init__(min_batch_size=min_items, max_batch_size=max_items,
+                         max_batch_duration_secs=max_batch_duration_secs, element_size_fn=image_count,
+                         large_model=large_model)
 
     def run_items(self, items: Sequence[Any], model: Any) -> Sequence[Any]:
         raise NotImplementedError
@@ -49,15 +58,23 @@ class ItemsHandler(ModelHandler):
             start += len(example)
 
 
+class _BatchError(Exception):
+    """Stands for the exception RunInference caught on a batch (its dead letter keeps the type
+    and repr, not the exception), so one failure conversion serves both paths."""
+
+    def __init__(self, exc_type: Any, exc_repr: str):
+        super().__init__(exc_repr)
+        self.retryable = isinstance(exc_type, type) and (
+            issubclass(exc_type, (TimeoutError, ConnectionError)) or bool(getattr(exc_type, "retryable", False)))
+        self.type_name = getattr(exc_type, "__name__", str(exc_type))
+
+
 def _failed_batch(failed: tuple[Any, Any], stage: FailureStage) -> Iterable[tuple[Any, Failure]]:
     """RunInference's dead letter is (batch, (exception type, repr, traceback lines))."""
     batch, (exc_type, exc_repr, _traceback) = failed
-    retryable = isinstance(exc_type, type) and (
-        issubclass(exc_type, (TimeoutError, ConnectionError)) or bool(getattr(exc_type, "retryable", False)))
+    error = _BatchError(exc_type, exc_repr)
     for (key, analyzed), _examples in batch:
-        yield key, Failure(asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=stage,
-                           error_type=getattr(exc_type, "__name__", str(exc_type)), message=exc_repr[:2000],
-                           retryable=retryable)
+        yield key, failure_from(error, analyzed.asset, stage).model_copy(update={"error_type": error.type_name})
 
 
 class _AttachAnswers(beam.DoFn):
@@ -70,10 +87,7 @@ class _AttachAnswers(beam.DoFn):
         try:
             yield key, self._attach(analyzed, prediction.inference)
         except Exception as exc:  # one asset's bad answer is that asset's failure
-            yield beam.pvalue.TaggedOutput(FAILED_TAG, (key, Failure(
-                asset_id=analyzed.asset.asset_id, uri=analyzed.asset.uri, stage=self._stage,
-                error_type=type(exc).__name__, message=(str(exc) or repr(exc))[:2000],
-                retryable=is_retryable(exc))))
+            yield beam.pvalue.TaggedOutput(FAILED_TAG, (key, failure_from(exc, analyzed.asset, self._stage)))
 
 
 class EnrichAssets(beam.PTransform):

@@ -9,46 +9,19 @@ ModelUnavailableError that names the model and the ways to supply it.
 from __future__ import annotations
 
 import hashlib
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from sceneline.schemas.settings import SettingError
-from sceneline.transforms.models.model_spec import MODEL_CACHE, ModelUnavailableError, is_offline
+from sceneline.transforms.models.model_spec import (  # noqa: F401 (ModelLocation, parse_location re-exported)
+    MODEL_CACHE,
+    ModelLocation,
+    ModelUnavailableError,
+    copy_object,
+    is_offline,
+    parse_location,
+)
 
 # What a checkpoint folder needs; not the ONNX, GGUF or PyTorch-pickle copies many repos carry.
 CHECKPOINT_FILES = ["*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken", "*.safetensors"]
-
-
-@dataclass(frozen=True)
-class ModelLocation:
-    raw: str
-    source: str  # hub | local-dir | gcs
-    where: str  # hub id, folder path or gs:// prefix
-
-    @property
-    def is_hub(self) -> bool:
-        return self.source == "hub"
-
-
-def parse_location(text: str) -> ModelLocation:
-    """`local-dir:DIR`, a path, `gs://...`, `hf-hub:ORG/NAME` or a bare hub id `ORG/NAME`."""
-    raw = text.strip()
-    if raw.startswith("local-dir:"):
-        folder = raw[len("local-dir:"):]
-        if not folder:
-            raise SettingError(f"model spec {text!r} names no folder")
-        return ModelLocation(raw, "local-dir", os.path.expanduser(folder))
-    if raw.startswith("gs://"):
-        return ModelLocation(raw, "gcs", raw.rstrip("/") + "/")
-    if raw.startswith("hf-hub:"):
-        raw_id = raw[len("hf-hub:"):]
-        if not raw_id:
-            raise SettingError(f"model spec {text!r} names no hub repository")
-        return ModelLocation(raw, "hub", raw_id)
-    if raw.startswith(("/", "./", "../", "~")) or Path(raw).expanduser().is_dir():
-        return ModelLocation(raw, "local-dir", os.path.expanduser(raw))
-    return ModelLocation(raw, "hub", raw)
 
 
 def _copy_folder_from_gcs(prefix: str) -> Path:
@@ -64,11 +37,7 @@ def _copy_folder_from_gcs(prefix: str) -> Path:
     for meta in found:
         dest = target / meta.path[len(prefix):]
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
-        with FileSystems.open(meta.path) as src, open(tmp, "wb") as dst:
-            while chunk := src.read(1 << 22):
-                dst.write(chunk)
-        os.replace(tmp, dest)
+        copy_object(meta.path, dest)
     done.touch()
     return target
 

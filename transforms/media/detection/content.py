@@ -23,7 +23,8 @@ from sceneline.schemas.scenes import TransitionKind
 from sceneline.transforms.media.detection.compare import Coverage, PictureChange
 from sceneline.transforms.media.detection.flash import FlashFilter
 from sceneline.transforms.media.detection.window import FrameWindow
-from sceneline.transforms.media.detection.windowed import Candidate, WindowedDetector
+from sceneline.transforms.media.detection.base import DEFAULT_BATCH_FRAMES
+from sceneline.transforms.media.detection.windowed import DEFAULT_MIN_SCENE_S, Candidate, WindowedDetector
 
 
 class CutFinder:
@@ -106,12 +107,27 @@ class CutFinder:
 
 
 class ContentDetector(WindowedDetector):
+    """Hard cuts, from the change in content between neighbouring frames.
+
+    Args:
+        fps: frame rate of the video (times and lengths below are in seconds).
+        threshold: least content change (0-255 scale) that can be a cut; lower finds more cuts.
+        flash_s: a change that reverts within this long is a flash (a camera flash, a glitch), not a cut.
+        min_scene_s: shortest scene; a boundary closer than this to the previous one is dropped.
+        batch_frames: frames scored per batch.
+    """
+
     name = "content"
     input_size = (64, 36)
     input_format = "rgb24"
 
+    def __init__(self, fps: float = 25.0, *, threshold: float = 12.0, flash_s: float = 0.25,
+                 min_scene_s: float = DEFAULT_MIN_SCENE_S, batch_frames: int = DEFAULT_BATCH_FRAMES):
+        self.cut_options = {"threshold": threshold, "flash_s": flash_s}
+        super().__init__(fps, min_scene_s=min_scene_s, batch_frames=batch_frames)
+
     def _finders(self):
-        return [CutFinder(self.fps)]
+        return [CutFinder(self.fps, **self.cut_options)]
 
 
 def _series_with_gaps(window: FrameWindow, name: str, lo: int, hi: int, valid_from: int) -> np.ndarray:

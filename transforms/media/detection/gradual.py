@@ -31,10 +31,15 @@ from sceneline.schemas.scenes import TransitionKind
 from sceneline.transforms.media.detection.compare import Coverage, PictureChange, mean_abs_diff
 from sceneline.transforms.media.detection.flash import FlashFilter
 from sceneline.transforms.media.detection.window import FrameWindow
-from sceneline.transforms.media.detection.windowed import Candidate, WindowedDetector
+from sceneline.transforms.media.detection.base import DEFAULT_BATCH_FRAMES
+from sceneline.transforms.media.detection.windowed import DEFAULT_MIN_SCENE_S, Candidate, WindowedDetector
 
 # The score of a fade whose old shot is too far back to compare (a long blank run).
 LONG_BLANK_SCORE = 12.0
+
+
+# The lengths of dissolve looked for, in seconds (one scale each).
+DISSOLVE_SCALES_S = (0.12, 0.2, 0.28, 0.4, 0.56)
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ class DissolveFinder:
         self,
         fps: float,
         *,
-        scales_s: tuple[float, ...] = (0.12, 0.2, 0.28, 0.4, 0.56),
+        scales_s: tuple[float, ...] = DISSOLVE_SCALES_S,
         mix: Mix = Mix(),
         coverage: Coverage = Coverage(min_share=0.4),
         blank: Blank = Blank(),
@@ -199,9 +204,27 @@ class DissolveFinder:
 
 
 class GradualDetector(WindowedDetector):
+    """Gradual transitions: fades through a blank frame and dissolves.
+
+    Args:
+        fps: frame rate of the video (times and lengths below are in seconds).
+        max_fade_s: longest fade out or in that is found as one.
+        max_blank_s: longest blank between a fade out and a fade in; longer blanks are shots of their own.
+        scales_s: the lengths of dissolve looked for.
+        min_scene_s: shortest scene; a boundary closer than this to the previous one is dropped.
+        batch_frames: frames scored per batch.
+    """
+
     name = "gradual"
     input_size = (64, 36)
     input_format = "rgb24"
 
+    def __init__(self, fps: float = 25.0, *, max_fade_s: float = 1.0, max_blank_s: float = 2.0,
+                 scales_s: tuple[float, ...] = DISSOLVE_SCALES_S, min_scene_s: float = DEFAULT_MIN_SCENE_S,
+                 batch_frames: int = DEFAULT_BATCH_FRAMES):
+        self.fade_options = {"max_fade_s": max_fade_s, "max_blank_s": max_blank_s}
+        self.dissolve_options = {"scales_s": tuple(scales_s)}
+        super().__init__(fps, min_scene_s=min_scene_s, batch_frames=batch_frames)
+
     def _finders(self):
-        return [FadeFinder(self.fps), DissolveFinder(self.fps)]
+        return [FadeFinder(self.fps, **self.fade_options), DissolveFinder(self.fps, **self.dissolve_options)]

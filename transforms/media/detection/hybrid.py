@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+from sceneline.transforms.media.detection.base import DEFAULT_BATCH_FRAMES
 from sceneline.transforms.media.detection.content import CutFinder
-from sceneline.transforms.media.detection.gradual import DissolveFinder, FadeFinder
-from sceneline.transforms.media.detection.windowed import WindowedDetector
+from sceneline.transforms.media.detection.gradual import DISSOLVE_SCALES_S, DissolveFinder, FadeFinder
+from sceneline.transforms.media.detection.windowed import DEFAULT_MIN_SCENE_S, WindowedDetector
 
 
 class HybridDetector(WindowedDetector):
+    """Hard cuts (as ContentDetector), fades and dissolves (as GradualDetector) in one pass.
+
+    Args:
+        fps: frame rate of the video (times and lengths below are in seconds).
+        threshold: least content change (0-255 scale) that can be a cut; lower finds more cuts.
+        flash_s: a change that reverts within this long is a flash, not a cut.
+        max_fade_s: longest fade out or in that is found as one.
+        max_blank_s: longest blank between a fade out and a fade in.
+        scales_s: the lengths of dissolve looked for.
+        min_scene_s: shortest scene; a boundary closer than this to the previous one is dropped.
+        batch_frames: frames scored per batch.
+    """
+
     name = "hybrid"
     input_size = (64, 36)
     input_format = "rgb24"
 
+    def __init__(self, fps: float = 25.0, *, threshold: float = 12.0, flash_s: float = 0.25,
+                 max_fade_s: float = 1.0, max_blank_s: float = 2.0, scales_s: tuple[float, ...] = DISSOLVE_SCALES_S,
+                 min_scene_s: float = DEFAULT_MIN_SCENE_S, batch_frames: int = DEFAULT_BATCH_FRAMES):
+        self.cut_options = {"threshold": threshold, "flash_s": flash_s}
+        self.fade_options = {"max_fade_s": max_fade_s, "max_blank_s": max_blank_s}
+        self.dissolve_options = {"scales_s": tuple(scales_s)}
+        super().__init__(fps, min_scene_s=min_scene_s, batch_frames=batch_frames)
+
     def _finders(self):
-        return [CutFinder(self.fps), FadeFinder(self.fps), DissolveFinder(self.fps)]
+        return [CutFinder(self.fps, **self.cut_options), FadeFinder(self.fps, **self.fade_options),
+                DissolveFinder(self.fps, **self.dissolve_options)]
