@@ -59,7 +59,7 @@ HNSW_EF_CONSTRUCT = 128
 HNSW_FULL_SCAN_THRESHOLD_KB = 10_000
 SEARCH_EF = 128
 # Build the HNSW graphs once this many points were written since the last build (and on close).
-OPTIMIZE_AFTER_POINTS = 50_000
+OPTIMIZE_AFTER_POINTS = 200_000
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _PAYLOAD_SCHEMAS: dict[str, Any] = {
