@@ -369,7 +369,7 @@ def detect(
 def serve(
     qdrant_path: Optional[str] = QdrantPath,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(6333, "--port", help="Port (Qdrant's own default)."),
+    port: int = typer.Option(6333, "--port", help="Port to serve the store on."),
 ) -> None:
     """Own a local index folder and serve it to other processes (sceneline's store protocol).
 
