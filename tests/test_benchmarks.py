@@ -33,7 +33,8 @@ def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["figures"]
     assert e2e["counts"]["indexed"] == 3 and e2e["frames_decoded"] > 0 and e2e["peak_rss_mib"] > 0
     search = json.loads((tmp_path / "search.json").read_text())["figures"]["results"]
-    assert {r["mode"] for r in search} == {"memory", "gateway"} and all(r["p95_ms"] > 0 for r in search)
+    assert {r["mode"] for r in search} == {"embedded", "exact"} and all(r["p95_ms"] > 0 for r in search)
+    assert all(0 < r["recall_at_10"] <= 1 and r["peak_rss_mib"] > 0 for r in search)
     scaling = json.loads((tmp_path / "dask_scaling.json").read_text())["figures"]["runs"]
     assert len({r["scenes"] for r in scaling.values()}) == 1, "workers found different scenes"
     stream = json.loads((tmp_path / "stream.json").read_text())["figures"]

@@ -15,7 +15,7 @@ from sceneline.schemas.settings import StoreSettings
 def serve(
     qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(6333, "--port", help="Port (Qdrant's own default)."),
+    port: int = typer.Option(6333, "--port", help="Port to serve the store on."),
 ) -> None:
     """Own a local index folder and serve it to other processes (sceneline's store protocol).
 

@@ -56,11 +56,11 @@ PLACEHOLDER_VECTOR = "_sceneline_none"
 # HNSW: chosen with benchmarks/search_latency.py so top-10 recall against an exact scan stays
 # >= 0.98 (see docs/store.md); segments under edge's indexing threshold are searched exactly.
 HNSW_M = 16
-HNSW_EF_CONSTRUCT = 128
+HNSW_EF_CONSTRUCT = 100  # Qdrant's default
 HNSW_FULL_SCAN_THRESHOLD_KB = 10_000
 SEARCH_EF = 128
 # Build the HNSW graphs once this many points were written since the last build (and on close).
-OPTIMIZE_AFTER_POINTS = 50_000
+OPTIMIZE_AFTER_POINTS = 200_000
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _PAYLOAD_SCHEMAS: dict[str, Any] = {
