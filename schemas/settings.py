@@ -183,6 +183,24 @@ class StreamSettings(SettingsGroup):
                         "redelivers held messages within about this time.")
 
 
+# Addresses a server without an API key may listen on.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class ServeSettings(SettingsGroup):
+    """`sceneline serve`: the TwelveLabs v1.3 API over this machine's index (docs/api.md)."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on (others than loopback need --api-key).")
+    port: int = Field(8000, ge=0, le=65535, description="Port.")
+    api_key: list[str] = Field(
+        default_factory=list, description="A key clients send in x-api-key (repeatable; kept only hashed).",
+        json_schema_extra=_env("SCENELINE_API_KEYS"))
+    home: str = Field(HOME, description="The server's folder: records, uploads (media/), thumbnails.",
+                      json_schema_extra=_env("SCENELINE_HOME"))
+    index_workers: int = Field(0, ge=0, description="Indexing runs at once (0: half the cores).")
+    max_upload_bytes: int = Field(64 * 1024**3, ge=1, description="Largest upload accepted, in bytes.")
+
+
 # The groups the Beam pipelines read (pipelines/options.py adds a flag for each field).
 PIPELINE_GROUPS: tuple[type[SettingsGroup], ...] = (
     StoreSettings, ModelSettings, UnderstandingSettings, AnalysisSettings, OutputSettings, BatchSettings,

@@ -43,7 +43,7 @@ def option(group: type[SettingsGroup], name: str, **overrides: Any) -> Any:
         bounds = {}  # Typer checks bounds on numbers; the rest are pydantic's to check
     decls = [f"{dashed}/--no-{dashed[2:]}"] if info.annotation is bool and info.default else [dashed]
     settings = {"envvar": extra.get("envvar"), "help": info.description, **bounds, **overrides}
-    default = settings.pop("default", info.default)
+    default = settings.pop("default", info.get_default(call_default_factory=True))
     return typer.Option(default, *decls, **settings)
 
 
