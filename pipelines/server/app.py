@@ -34,17 +34,16 @@ MEDIA_AUTH = [Depends(require_key_or_signature)]
 def own_store(settings: ServerSettings) -> Iterator[None]:
     """Hold the embedded index for everyone on this machine while the server runs.
 
-    A local index folder admits one process: the server owns it and serves it to its own
-    indexing workers and to CLI commands on the same folder (they find it by the advert in the
-    folder). This is the one place to swap in the store service of the index-engine work
-    (`store_router(store)` under /internal/store plus `advertise(folder, url)`)."""
+    A local index folder admits one process: the server owns it and serves it (sceneline's store
+    protocol, pipelines/store_service.py) to its own indexing workers and to CLI commands on the
+    same folder, which find it by the advert in the folder."""
     store = settings.store
     if store.url or store.path == ":memory:":
         yield  # a Qdrant server is shared by nature; an in-memory index has no other readers
         return
-    from sceneline.transforms.store.gateway import serve_folder
+    from sceneline.pipelines.store_service import serve_store
 
-    with serve_folder(store.path):
+    with serve_store(store.path):
         yield
 
 
@@ -84,19 +83,4 @@ def create_app(settings: ServerSettings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
     app.include_router(media.router, prefix=API_PREFIX, dependencies=MEDIA_AUTH)
-    mount_store_dialect(app, settings)
     return app
-
-
-def mount_store_dialect(app: FastAPI, settings: ServerSettings) -> None:
-    """Everything no API route matches goes to the index folder's Qdrant-REST gateway, so
-    `--qdrant-url http://HOST:PORT` reaches the same index (what `serve` did before the API).
-    Only for a keyless, loopback server: that dialect has no API-key check of its own.
-    The store service of the index-engine work replaces this with its router."""
-    store = settings.store
-    if store.url or store.path == ":memory:" or settings.api_key_hashes:
-        return
-    from sceneline.transforms.store.gateway import build_app
-    from sceneline.transforms.store.scene_store import StoreConfig, _shared_client
-
-    app.mount("/", build_app(*_shared_client(StoreConfig(path=store.path))))
