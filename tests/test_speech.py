@@ -19,6 +19,10 @@ import pytest
 from clips import read_frames
 from conftest import media
 from speech_clips import AUDIO_RATE, break_audio, espeak_available, speak, speech_track, write_av
+from sceneline.pipelines.search import search
+from sceneline.pipelines.transcript import transcript_of
+from sceneline.schemas import SearchRequest
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 from test_cli import sceneline
 
 pytestmark = [pytest.mark.slow,
@@ -61,6 +65,16 @@ def indexed(tmp_path_factory, tiny_clip):
     return {"work": work, "assets": assets, "spans": spans}
 
 
+def search_here(work: Path, **request) -> list[dict]:
+    """The search the CLI runs, in this process (no model loads per query); the folder is freed
+    after, for the commands the other tests run."""
+    try:
+        store = SceneStore(StoreConfig(path=str(work / ".sceneline" / "qdrant")))
+        return [h.model_dump(exclude={"payload"}) for h in search(store, SearchRequest(**request), offline=True).hits]
+    finally:
+        close_shared_clients()
+
+
 def search_json(work: Path, query: str, *extra: str) -> list[dict]:
     result = sceneline("search", query, "--modality", "transcription", "--json", *extra, cwd=work)
     assert result.returncode == 0, result.stderr
@@ -79,9 +93,11 @@ def test_every_video_indexes_whatever_its_sound(indexed):
         assert "transcript" not in (assets[name]["warnings"] or ""), name
 
 
-@pytest.mark.parametrize("at_s, query", [(1.5, "umbrella tomorrow morning"), (6.0, "red balloon over the village")])
-def test_a_phrase_is_found_where_it_is_said(indexed, at_s, query):
-    hits = search_json(indexed["work"], query)
+@pytest.mark.parametrize("at_s, query, how", [(1.5, "umbrella tomorrow morning", "cli"),
+                                              (6.0, "red balloon over the village", "in process")])
+def test_a_phrase_is_found_where_it_is_said(indexed, at_s, query, how):
+    hits = search_json(indexed["work"], query) if how == "cli" else search_here(
+        indexed["work"], text=query, modalities="transcription")
     best = hits[0]
     said_from, said_to = indexed["spans"][at_s]
     assert best["filename"] == "talk.mp4"
@@ -95,9 +111,10 @@ def test_a_phrase_is_found_where_it_is_said(indexed, at_s, query):
 
 def test_lexical_needs_the_words_and_semantic_the_meaning(indexed):
     work = indexed["work"]
-    assert search_json(work, "zebra crossing", "--transcription-options", "lexical") == []
+    assert search_here(work, text="zebra crossing", modalities="transcription", transcription_options="lexical") == []
     # No word in common with what was said: the sentence model still finds the balloon.
-    [best, *_] = search_json(work, "a toy drifting above the town", "--transcription-options", "semantic")
+    [best, *_] = search_here(work, text="a toy drifting above the town", modalities="transcription",
+                             transcription_options="semantic")
     assert "balloon" in best["transcript"].lower()
 
 
@@ -117,22 +134,22 @@ def test_transcript_command_gives_the_words_with_times(indexed):
 
     srt = sceneline("transcript", asset_id, "--srt", cwd=work).stdout
     assert srt.startswith("1\n00:00:0") and " --> " in srt and "umbrella" in srt.lower()
-    assert sceneline("transcript", asset_id, "--vtt", cwd=work).stdout.startswith("WEBVTT")
 
 
 def test_silence_and_no_audio_have_empty_transcripts(indexed):
-    work = indexed["work"]
-    for name in ("silent.mp4", "no_audio.mp4", "broken_audio.mp4"):
-        result = sceneline("transcript", indexed["assets"][name]["asset_id"], "--json", cwd=work)
-        assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["segments"] == [], name
+    try:
+        store = SceneStore(StoreConfig(path=str(indexed["work"] / ".sceneline" / "qdrant")))
+        for name in ("silent.mp4", "no_audio.mp4", "broken_audio.mp4"):
+            assert transcript_of(store, indexed["assets"][name]["asset_id"]) == [], name
+        assert transcript_of(store, indexed["assets"]["talk.mp4"]["asset_id"])  # the same reader finds speech
+    finally:
+        close_shared_clients()
 
 
 def test_scene_hits_carry_what_was_said_during_them(indexed):
     # Visual search with the tests' random-weight CLIP: a way to list every scene as a hit.
-    result = sceneline("search", "anything", "--modality", "visual", "--json", "--limit", "50", cwd=indexed["work"])
-    assert result.returncode == 0, result.stderr
-    talk = sorted((h for h in json.loads(result.stdout) if h["filename"] == "talk.mp4"), key=lambda h: h["start_s"])
+    hits = search_here(indexed["work"], text="anything", modalities="visual", limit=50)
+    talk = sorted((h for h in hits if h["filename"] == "talk.mp4"), key=lambda h: h["start_s"])
     assert talk and all(h["transcript"] is not None for h in talk)
     told = " ".join(h["transcript"] for h in talk).lower()
     assert told.index("umbrella") < told.index("balloon")

@@ -1,0 +1,133 @@
+"""The parts of speech indexing on their own: audio in bounded chunks, words to scenes, subtitles,
+lexical ranking and fusion, and the speech collection in the store (deterministic ids, removal
+with the asset). Quick: no pipeline; the store is Qdrant's local engine in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clips import read_frames
+from conftest import media
+from sceneline.pipelines.transcript import TranscriptNotFoundError, to_srt, to_vtt, transcript_of
+from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsset, MediaType, ProbeInfo, Scene
+from sceneline.schemas.speech import SpeechSegment, Word, text_between
+from sceneline.transforms.media.audio import SAMPLE_RATE, AudioDecodeError, audio_chunks
+from sceneline.transforms.models.transcriber import parse_transcriber_spec
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
+from sceneline.transforms.store.speech_ranking import fuse_rrf, lexical_score, rank_lexical
+from speech_clips import break_audio, speech_track, write_av
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("audio")
+    frames = read_frames(media("groundtruth/gt_hardcuts.mp4"), 0, 25, (64, 36))
+    tone = np.sin(np.linspace(0, 2 * np.pi * 440 * 7.0, int(7.0 * SAMPLE_RATE))).astype(np.float32) * 0.3
+    track = speech_track(7.0, [(0.0, tone)])
+    track[int(2.0 * SAMPLE_RATE):int(2.2 * SAMPLE_RATE)] = 0.0  # a pause: a quiet place to cut near 2 s
+    write_av(folder / "tone.mp4", frames, track)
+    break_audio(folder / "tone.mp4", folder / "broken.mp4")
+    write_av(folder / "mute.mp4", frames, None)
+    return folder
+
+
+def test_audio_comes_in_bounded_chunks_that_tile_the_track(clips):
+    chunks = list(audio_chunks(str(clips / "tone.mp4"), chunk_s=2.5))
+    assert all(c.duration_s <= 2.5 for c in chunks)
+    assert len(chunks) >= 3
+    for before, after in zip(chunks, chunks[1:]):  # no gap, no overlap
+        assert after.start_s == pytest.approx(before.start_s + before.duration_s, abs=1e-3)
+    assert sum(c.duration_s for c in chunks) == pytest.approx(7.0, abs=0.1)
+    # The first chunk ends in the pause, not through the tone.
+    assert 2.0 <= chunks[0].start_s + chunks[0].duration_s <= 2.2 + 0.05
+
+
+def test_no_audio_stream_is_no_chunks_and_a_broken_one_an_error(clips):
+    assert list(audio_chunks(str(clips / "mute.mp4"))) == []
+    with pytest.raises(AudioDecodeError, match="audio"):
+        list(audio_chunks(str(clips / "broken.mp4")))
+
+
+def _segment(index: int, words: list[tuple[float, float, str]]) -> SpeechSegment:
+    return SpeechSegment(index=index, start_s=words[0][0], end_s=words[-1][1], text=" ".join(w[2] for w in words),
+                         words=[Word(start_s=a, end_s=b, text=t) for a, b, t in words])
+
+
+SEGMENTS = [_segment(0, [(0.5, 0.9, "good"), (0.9, 1.3, "morning"), (2.8, 3.2, "harbor")]),
+            _segment(1, [(6.0, 6.4, "red"), (6.4, 6.9, "balloon")])]
+
+
+def test_each_word_goes_to_the_scene_it_is_said_in():
+    assert text_between(SEGMENTS, 0.0, 2.0) == "good morning"
+    assert text_between(SEGMENTS, 2.0, 6.5) == "harbor red"
+    assert text_between(SEGMENTS, 6.5, 10.0) == "balloon"
+    assert text_between(SEGMENTS, 4.0, 5.0) == ""
+    no_words = [SpeechSegment(index=0, start_s=1.0, end_s=3.0, text="hello there")]
+    assert text_between(no_words, 0.0, 2.5) == "hello there" and text_between(no_words, 2.5, 9.0) == ""
+
+
+def test_subtitles():
+    srt = to_srt(SEGMENTS)
+    assert srt.splitlines()[:3] == ["1", "00:00:00,500 --> 00:00:03,200", "good morning harbor"]
+    assert "2\n00:00:06,000 --> 00:00:06,900\nred balloon" in srt
+    assert to_vtt(SEGMENTS).splitlines()[:3] == ["WEBVTT", "", "00:00:00.500 --> 00:00:03.200"]
+
+
+def test_lexical_ranking_prefers_the_phrase_then_more_of_the_words():
+    texts = ["the night market", "market of the night", "a market", "nothing here"]
+    ranked = [p["text"] for p, _ in rank_lexical("night market", [{"text": t} for t in texts])]
+    assert ranked == ["the night market", "market of the night", "a market"]
+    assert lexical_score("Night-Market!", "NIGHT market") == 2.0
+    assert lexical_score("", "anything") == 0.0
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    fused = [item for item, _ in fuse_rrf([["a", "b", "c"], ["b", "d", "a"]])]
+    assert fused[0] == "b" and set(fused) == {"a", "b", "c", "d"}
+
+
+def test_transcriber_specs():
+    assert parse_transcriber_spec("none") is None
+    assert parse_transcriber_spec("tiny.en").location.is_hub
+    assert parse_transcriber_spec("gs://bucket/whisper").location.source == "gcs"
+    assert parse_transcriber_spec("/models/whisper").location.source == "local-dir"
+
+
+ASSET_ID = "7b0e8f0e-5d1c-5d4e-9f51-3e3a3c2f7a10"
+
+
+def _analyzed(segments: list[SpeechSegment]) -> AnalyzedAsset:
+    asset = MediaAsset(asset_id=ASSET_ID, uri="/media/talk.mp4", media_type=MediaType.VIDEO, size_bytes=10)
+    scenes = [Scene(index=0, start_s=0.0, end_s=5.0, start_frame=0, end_frame=124),
+              Scene(index=1, start_s=5.0, end_s=10.0, start_frame=125, end_frame=249)]
+    rng = np.random.default_rng(0)
+    with_vectors = [s.model_copy(update={"vector": rng.normal(size=8).tolist()}) for s in segments]
+    return AnalyzedAsset(asset=asset, probe=ProbeInfo(duration_s=10.0), scenes=scenes, speech=with_vectors)
+
+
+def test_speech_store_rewrites_the_same_points_and_forgets_them_with_the_asset():
+    store = SceneStore(StoreConfig(path=":memory:", collection="speechparts"))
+    store.ensure_collections({"text": 8}, {"text": "test"})
+    store.put_status(AssetRecord(asset_id=ASSET_ID, uri="/media/talk.mp4", filename="talk.mp4",
+                                 status=AssetStatus.INDEXED))
+    analyzed = _analyzed(SEGMENTS)
+    assert store.write_speech(analyzed) == 2
+    assert store.write_speech(analyzed) == 2  # a redelivery: same ids, no duplicates
+    segments = transcript_of(store, ASSET_ID)
+    assert [s.text for s in segments] == ["good morning harbor", "red balloon"]
+    assert segments[1].words[1].text == "balloon" and segments[1].start_s == 6.0
+
+    [hit] = store.query_speech("balloon", None, limit=5)
+    assert (hit.segment_index, hit.scene_index, hit.start_s, hit.end_s) == (1, 1, 6.0, 6.9)
+    assert hit.transcript == "red balloon"
+    # Semantic: the segment's own vector ranks it first.
+    [first, *_] = store.query_speech("zzz", analyzed.speech[0].vector, limit=5, lexical=False)
+    assert first.segment_index == 0
+
+    assert store.write_speech(_analyzed(SEGMENTS[:1])) == 1  # a re-run that heard less drops the rest
+    assert [s.index for s in store.speech_of(ASSET_ID)] == [0]
+    store.delete_asset(ASSET_ID)
+    assert store.speech_of(ASSET_ID) == []
+    with pytest.raises(TranscriptNotFoundError):
+        transcript_of(store, "00000000-0000-0000-0000-000000000000")
