@@ -118,6 +118,17 @@ def test_lexical_needs_the_words_and_semantic_the_meaning(indexed):
     assert "balloon" in best["transcript"].lower()
 
 
+def test_transcription_fuses_with_scene_modalities(indexed):
+    hits = search_here(indexed["work"], text="red balloon", modalities="visual,transcription", limit=50)
+    speech = [h for h in hits if h["segment_index"] is not None]
+    assert speech and len(hits) > len(speech)  # scenes and segments in one ranking
+    assert "balloon" in speech[0]["transcript"].lower()
+    grouped = search(SceneStore(StoreConfig(path=str(indexed["work"] / ".sceneline" / "qdrant"))), SearchRequest(
+        text="red balloon", modalities="transcription", group_by="video"), offline=True)
+    close_shared_clients()
+    assert [g.filename for g in grouped.groups] == ["talk.mp4"]
+
+
 def test_transcript_command_gives_the_words_with_times(indexed):
     work, asset_id = indexed["work"], indexed["assets"]["talk.mp4"]["asset_id"]
     result = sceneline("transcript", asset_id, "--json", cwd=work)

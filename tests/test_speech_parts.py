@@ -13,7 +13,8 @@ from sceneline.pipelines.transcript import TranscriptNotFoundError, to_srt, to_v
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.speech import SpeechSegment, Word, text_between
 from sceneline.transforms.media.audio import SAMPLE_RATE, AudioDecodeError, audio_chunks
-from sceneline.transforms.models.transcriber import parse_transcriber_spec
+from sceneline.transforms.models.model_spec import ModelUnavailableError
+from sceneline.transforms.models.transcriber import TranscriberConfig, parse_transcriber_spec, preflight_transcriber
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
 from sceneline.transforms.store.speech_ranking import fuse_rrf, lexical_score, rank_lexical
 from speech_clips import break_audio, speech_track, write_av
@@ -92,6 +93,19 @@ def test_transcriber_specs():
     assert parse_transcriber_spec("tiny.en").location.is_hub
     assert parse_transcriber_spec("gs://bucket/whisper").location.source == "gcs"
     assert parse_transcriber_spec("/models/whisper").location.source == "local-dir"
+
+
+def test_preflight_names_what_cannot_work(tmp_path):
+    assert preflight_transcriber(TranscriberConfig(spec="none")) is None
+    assert preflight_transcriber(TranscriberConfig(language="EN")).raw == "tiny.en"  # the bundled default
+    with pytest.raises(ValueError, match="English only"):
+        preflight_transcriber(TranscriberConfig(language="de"))
+    with pytest.raises(ValueError, match="not a language"):
+        preflight_transcriber(TranscriberConfig(language="klingon"))
+    with pytest.raises(ModelUnavailableError, match="model.bin"):
+        preflight_transcriber(TranscriberConfig(spec=str(tmp_path)))
+    with pytest.raises(ModelUnavailableError, match="--transcriber none"):
+        preflight_transcriber(TranscriberConfig(spec="large-v3"), offline=True)
 
 
 ASSET_ID = "7b0e8f0e-5d1c-5d4e-9f51-3e3a3c2f7a10"

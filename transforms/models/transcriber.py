@@ -141,6 +141,12 @@ def preflight_transcriber(config: TranscriberConfig | None, *, offline: bool = F
         from sceneline.transforms.models.model_spec import set_offline
 
         set_offline()
+    if config.language:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        if config.language.lower() not in _LANGUAGE_CODES:
+            raise ValueError(f"--language {config.language!r} is not a language Whisper knows "
+                             "(ISO 639-1 codes such as en, de, fr, ja)")
     model = load_whisper(spec.raw, config.device, config.cpu_threads)
     if config.language and not model.model.is_multilingual and config.language.lower() != "en":
         raise ValueError(f"transcriber {spec.raw} knows English only; --language {config.language} needs a "
@@ -162,7 +168,7 @@ def transcribe(model: Any, uri: str, config: TranscriberConfig) -> Transcript:
     """Transcribe a file's first audio stream chunk by chunk (times on the asset's clock)."""
     started = time.perf_counter()
     result = Transcript()
-    language = config.language or (None if model.model.is_multilingual else "en")
+    language = config.language.lower() if config.language else (None if model.model.is_multilingual else "en")
     for chunk in audio_chunks(uri, config.chunk_s):
         result.audio_s += chunk.duration_s
         found, info = model.transcribe(chunk.samples, language=language, vad_filter=True, word_timestamps=True,
