@@ -7,7 +7,7 @@ Starts the Pub/Sub emulator and fake-gcs-server (which sends real bucket notific
 real `sceneline stream` console script on a fresh local index, uploads the clip once to warm up
 (the model loads with the first batch), then uploads it N more times under new names, one after
 another, and times each from the start of its upload until its scenes are in the index, polled
-from this process through the stream's gateway, the way `sceneline search` reaches them. Needs
+from this process through the stream's store service, the way `sceneline search` reaches them. Needs
 the test extra (fake-gcs-server) and the Pub/Sub emulator (see README, Streaming).
 """
 

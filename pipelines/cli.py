@@ -54,12 +54,14 @@ class UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sceneline.pipelines.search import SearchError
     from sceneline.transforms.models.model_spec import ModelUnavailableError
-    from sceneline.transforms.store.gateway import GatewayError
+    from sceneline.pipelines.store_service import ServeError
+    from sceneline.transforms.store.advert import AdvertError
+    from sceneline.transforms.store.backend import StoreBackendError
     from sceneline.transforms.io.sources import InputNotFoundError
     from sceneline.transforms.store.scene_store import IndexMismatchError, StoreConfigError
 
     return (UserError, InputNotFoundError, ModelUnavailableError, StoreConfigError, IndexMismatchError,
-            SearchError, GatewayError, ValueError)
+            SearchError, ServeError, AdvertError, StoreBackendError, ValueError)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -386,17 +388,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(6333, "--port", help="Port (Qdrant's own default)."),
 ) -> None:
-    """Serve a local index folder to other processes and tools, in Qdrant's REST dialect.
+    """Own a local index folder and serve it to other processes (sceneline's store protocol).
 
     While it runs, `sceneline index/search/status --qdrant-path DIR` from other terminals reach
-    the folder through it (found automatically), and so does any Qdrant client at the URL.
+    the folder through it (found automatically from the folder's advert).
     """
     _configure_logging(False)
     import signal
     import threading
 
     from sceneline.transforms.store.scene_store import store_config
-    from sceneline.transforms.store.gateway import serve_folder
+    from sceneline.pipelines.store_service import serve_store
 
     folder = store_config(path=qdrant_path).path
 
@@ -406,7 +408,7 @@ def serve(
         # removes the advert so other processes stop routing to this one.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        with serve_folder(folder, host=host, port=port) as url:
+        with serve_store(folder, host=host, port=port) as url:
             err.print(f"serving {folder} at {url} (Ctrl-C stops)")
             while not stop.wait(1.0):
                 pass
@@ -430,6 +432,15 @@ def _add_transcript_command() -> None:
 
 
 _add_transcript_command()
+
+
+def _add_store_commands() -> None:
+    from sceneline.pipelines.migrate_cli import register
+
+    register(app)  # `migrate-index`
+
+
+_add_store_commands()
 
 
 # ---- streaming: index on bucket events (pipelines/stream_index.py) -------------------------

@@ -2,8 +2,8 @@
 
 A local Qdrant folder admits one process. Workers in this process share its client; workers
 in other processes on this machine (FnApiRunner multi_processing, DaskRunner) reach the folder
-through a gateway this process serves for the run; workers on other machines (Dataflow, Flink)
-need a Qdrant server URL.
+through the store protocol this process serves for the run (found by the folder's advert);
+workers on other machines (Dataflow, Flink) need a Qdrant server URL.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Iterator
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from sceneline.pipelines.store_service import serve_store
 from sceneline.pipelines.options import runner_of, workers_on_this_machine, workers_share_this_process
 from sceneline.transforms.store.scene_store import StoreConfig, StoreConfigError
-from sceneline.transforms.store.gateway import serve_folder
 
 
 @contextlib.contextmanager
@@ -30,5 +30,14 @@ def store_for_workers(config: StoreConfig, opts: PipelineOptions) -> Iterator[St
     if not workers_on_this_machine(opts):
         raise StoreConfigError(f"{runner_of(opts)} workers cannot reach the local folder {config.path}; "
                                "give a Qdrant server with --qdrant-url")
-    with serve_folder(config.path) as url:
-        yield StoreConfig(url=url, collection=config.collection)
+    import os
+
+    from sceneline.transforms.store.advert import advertised_url
+
+    folder = os.path.abspath(config.path)  # workers may not share this process's working folder
+    workers = StoreConfig(path=folder, collection=config.collection)
+    if advertised_url(folder):  # another process owns and serves it: the workers go there too
+        yield workers
+        return
+    with serve_store(folder):
+        yield workers

@@ -66,7 +66,7 @@ from sceneline.transforms.io.pubsub_source import (
 )
 from sceneline.transforms.sinks import RecordFailures, RecordStatus
 from sceneline.transforms.store.scene_store import StoreConfig
-from sceneline.transforms.store.gateway import advertised_url, serve_folder
+from sceneline.transforms.store.advert import advertised_url
 
 LOCAL_STREAM_RUNNER = "BundleBasedDirectRunner"
 OUTCOME_LOGGER = "sceneline.stream.outcomes"
@@ -177,7 +177,9 @@ def _served_to_other_processes(config: StoreConfig) -> Iterator[str | None]:
     if config.url or config.path == ":memory:" or advertised_url(config.path):
         yield None
         return
-    with serve_folder(config.path) as url:
+    from sceneline.pipelines.store_service import serve_store
+
+    with serve_store(config.path) as url:
         yield url
 
 

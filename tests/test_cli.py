@@ -99,14 +99,14 @@ def test_serve_lets_other_processes_use_the_folder_and_cleans_up(indexed):
     exe = Path(sys.executable).with_name("sceneline")
     server = subprocess.Popen([str(exe), "serve", "--port", str(port)], cwd=work,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    advert = work / ".sceneline" / "qdrant" / "sceneline-gateway.json"
+    advert = work / ".sceneline" / "qdrant" / "sceneline-owner.json"
     try:
         deadline = time.monotonic() + 120
         while not advert.exists():
             assert server.poll() is None, server.stderr.read()
             assert time.monotonic() < deadline, "serve did not start"
             time.sleep(0.2)
-        # The folder is held by the server; these processes reach it through the gateway.
+        # The folder is held by the server; these processes reach it through its store protocol.
         listed = sceneline("status", "--json", cwd=work)
         assert listed.returncode == 0, listed.stderr
         assert len(json.loads(listed.stdout)) == 3

@@ -1,5 +1,5 @@
 """The batch pipeline with workers in other processes, writing one local index through the
-gateway: a dask.distributed LocalCluster of 2 worker processes (started by `sceneline index
+store protocol (the run's own process owns the folder and serves it): a dask.distributed LocalCluster of 2 worker processes (started by `sceneline index
 --runner DaskRunner --dask-workers 2`, and shut down after), and FnApiRunner's multi_processing
 mode with 2 workers. Both must index exactly the scenes a single-process run indexes.
 
@@ -24,7 +24,7 @@ from conftest import media
 from sceneline.pipelines import batch_index
 from sceneline.schemas import AssetStatus
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
-from sceneline.transforms.store.gateway import ADVERT_NAME
+from sceneline.transforms.store.advert import ADVERT_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -96,18 +96,13 @@ def index_contents(qdrant: Path) -> tuple[set[tuple], dict[str, np.ndarray]]:
     store = SceneStore(StoreConfig(path=str(qdrant)))
     try:
         scenes, vectors = set(), {}
-        offset = None
-        while True:
-            points, offset = store._client.scroll(store.names.scenes, limit=256, offset=offset,
-                                                  with_payload=True, with_vectors=True)
-            for p in points:
-                pl = p.payload
-                scenes.add((pl["asset_id"], pl["scene_index"], round(pl["start_s"], 6), round(pl["end_s"], 6),
-                            pl["start_frame"], pl["end_frame"], tuple(round(t, 6) for t in pl["keyframe_s"]),
-                            Path(pl["thumbnail_uri"]).name))
-                vectors[str(p.id)] = np.asarray(p.vector["visual"])
-            if offset is None:
-                return scenes, vectors
+        for p in store.iter_points(store.names.scenes, with_vectors=True):
+            pl = p.payload
+            scenes.add((pl["asset_id"], pl["scene_index"], round(pl["start_s"], 6), round(pl["end_s"], 6),
+                        pl["start_frame"], pl["end_frame"], tuple(round(t, 6) for t in pl["keyframe_s"]),
+                        Path(pl["thumbnail_uri"]).name))
+            vectors[str(p.id)] = np.asarray(p.vectors["visual"])
+        return scenes, vectors
     finally:
         close_shared_clients()
 
@@ -142,7 +137,7 @@ def test_dask_cluster_run_indexes_the_same_scenes_as_one_process(single, dask_cl
     assert len(list((home / "thumbnails").rglob("*.jpg"))) == single_run.scene_count
     dead = [json.loads(line) for p in (home / "dead_letters").rglob("*.jsonl") for line in p.read_text().splitlines()]
     assert [Path(d["uri"]).name for d in dead] == ["empty.mp4"]
-    assert not (home / "qdrant" / ADVERT_NAME).exists()  # the gateway is gone with the run
+    assert not (home / "qdrant" / ADVERT_NAME).exists()  # the run's store service is gone with it
 
 
 def test_multiprocessing_run_indexes_the_same_scenes_as_one_process(single, multi):

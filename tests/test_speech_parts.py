@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qdrant_client import QdrantClient
 
 from clips import read_frames
 from conftest import media
@@ -15,7 +16,8 @@ from sceneline.schemas.speech import SpeechSegment, Word, text_between
 from sceneline.transforms.media.audio import SAMPLE_RATE, AudioDecodeError, audio_chunks
 from sceneline.transforms.models.model_spec import ModelUnavailableError
 from sceneline.transforms.models.transcriber import TranscriberConfig, parse_transcriber_spec, preflight_transcriber
-from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
+from sceneline.transforms.store.client_backend import QdrantClientBackend
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 from sceneline.transforms.store.speech_ranking import fuse_rrf, lexical_score, rank_lexical
 from speech_clips import break_audio, speech_track, write_av
 
@@ -120,8 +122,17 @@ def _analyzed(segments: list[SpeechSegment]) -> AnalyzedAsset:
     return AnalyzedAsset(asset=asset, probe=ProbeInfo(duration_s=10.0), scenes=scenes, speech=with_vectors)
 
 
-def test_speech_store_rewrites_the_same_points_and_forgets_them_with_the_asset():
-    store = SceneStore(StoreConfig(path=":memory:", collection="speechparts"))
+@pytest.fixture(params=["embedded", "server"])
+def store(request, tmp_path):
+    """The embedded engine (a local folder) and the qdrant-client path a Qdrant server takes."""
+    backend = QdrantClientBackend(QdrantClient(location=":memory:")) if request.param == "server" else None
+    yield SceneStore(StoreConfig(path=str(tmp_path / "index"), collection="speechparts"), backend=backend)
+    if backend is not None:
+        backend.close()
+    close_shared_clients()
+
+
+def test_speech_store_rewrites_the_same_points_and_forgets_them_with_the_asset(store):
     store.ensure_collections({"text": 8}, {"text": "test"})
     store.put_status(AssetRecord(asset_id=ASSET_ID, uri="/media/talk.mp4", filename="talk.mp4",
                                  status=AssetStatus.INDEXED))
@@ -132,6 +143,7 @@ def test_speech_store_rewrites_the_same_points_and_forgets_them_with_the_asset()
     assert [s.text for s in segments] == ["good morning harbor", "red balloon"]
     assert segments[1].words[1].text == "balloon" and segments[1].start_s == 6.0
 
+    assert store.query_speech("zebra", None, limit=5) == []
     [hit] = store.query_speech("balloon", None, limit=5)
     assert (hit.segment_index, hit.scene_index, hit.start_s, hit.end_s) == (1, 1, 6.0, 6.9)
     assert hit.transcript == "red balloon"

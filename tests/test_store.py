@@ -1,5 +1,8 @@
-"""The store behaves the same on every Qdrant mode it can reach here (memory, local folder):
-deterministic ids, stale scenes dropped, status records, superseded versions retired."""
+"""The store behaves the same on every engine it can reach here: deterministic ids, stale scenes
+dropped, status records, superseded versions retired. Engines: Qdrant's embedded engine in a
+folder and in memory, the same folder reached from another process's view through the store
+protocol, and qdrant-client (the server path; no Qdrant server binary can be had here, so it
+runs on qdrant-client's local mode, which speaks the same client API)."""
 
 from __future__ import annotations
 
@@ -12,27 +15,58 @@ import pytest
 
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
-from sceneline.transforms.store.scene_store import IndexMismatchError, SceneStore, StoreConfig, close_shared_clients
-from sceneline.transforms.store.gateway import ADVERT_NAME, serve_folder
+from qdrant_client import QdrantClient, models
+
+from sceneline.pipelines.store_service import serve_store
+from sceneline.transforms.store.advert import ADVERT_NAME
+from sceneline.transforms.store.backend import CollectionSpec
+from sceneline.transforms.store.client_backend import QdrantClientBackend
+from sceneline.transforms.store.proxy import ProxyBackend
+from sceneline.transforms.store.scene_store import (
+    IndexMismatchError,
+    SceneStore,
+    StoreConfig,
+    StoreConfigError,
+    close_shared_clients,
+)
+
+MODES = ["memory", "path", "proxy", "qdrant-client"]
 
 
-@pytest.fixture(params=["memory", "path", "gateway"])
-def store(request, tmp_path):
-    """The same store calls on each mode: in memory, a local folder, and a local folder served
-    over HTTP in Qdrant's REST dialect (what other processes see; no Qdrant server binary can be
-    had here, so this is how the URL code path runs for real)."""
-    collection = f"t_{request.param}_{tmp_path.name[-8:]}"
+@contextlib.contextmanager
+def open_store(mode: str, folder, collection: str):
+    """A SceneStore on one engine: `memory` and `path` embed Qdrant's engine; `proxy` is the
+    client side of the store protocol, talking to this process serving `folder` (what other
+    processes get); `qdrant-client` is the server path on qdrant-client's local mode."""
     with contextlib.ExitStack() as stack:
-        if request.param == "gateway":
-            url = stack.enter_context(serve_folder(str(tmp_path / "qdrant")))
-            config = StoreConfig(url=url, collection=collection)
-        else:
-            path = ":memory:" if request.param == "memory" else str(tmp_path / "qdrant")
-            config = StoreConfig(path=path, collection=collection)
-        store = SceneStore(config)
+        backend = None
+        if mode == "proxy":
+            url = stack.enter_context(serve_store(str(folder)))
+            backend = ProxyBackend(url)
+            stack.callback(backend.close)
+        elif mode == "qdrant-client":
+            backend = QdrantClientBackend(QdrantClient(location=":memory:"))
+            stack.callback(backend.close)
+        path = ":memory:" if mode == "memory" else str(folder)
+        yield SceneStore(StoreConfig(path=path, collection=collection), backend=backend)
+    close_shared_clients()
+
+
+@pytest.fixture(scope="module", params=MODES)
+def shared_store(request, tmp_path_factory):
+    """One engine and collection per mode for the module (making collections with their payload
+    indexes takes seconds); each test starts from an empty one."""
+    with open_store(request.param, tmp_path_factory.mktemp("qdrant"), "t") as store:
         store.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "test-model"})
         yield store
-    close_shared_clients()
+
+
+@pytest.fixture
+def store(shared_store):
+    for collection in (shared_store.names.scenes, shared_store.names.assets):
+        shared_store.backend.delete(collection, where=models.Filter(must=[]))
+    assert shared_store.count_scenes() == 0
+    return shared_store
 
 
 def asset(asset_id: str, uri: str, n_scenes: int, seed: int = 0) -> AnalyzedAsset:
@@ -120,23 +154,6 @@ def test_a_different_model_cannot_write_into_the_index(store):
     assert store.index_info()["models"] == {VISUAL_VECTOR: "test-model"}
 
 
-def test_the_same_calls_give_the_same_results_on_every_mode(tmp_path):
-    results = []
-    with serve_folder(str(tmp_path / "served")) as url:
-        configs = [StoreConfig(path=":memory:", collection="cmp"), StoreConfig(path=str(tmp_path / "q"), collection="cmp"),
-                   StoreConfig(url=url, collection="cmp")]
-        for config in configs:
-            s = SceneStore(config)
-            s.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
-            a = asset(A1, "/m/a.mp4", 8, seed=7)
-            s.write_scenes(a)
-            s.write_scenes(asset(A2, "/m/b.mp4", 8, seed=8))
-            hits = s.search(VISUAL_VECTOR, a.scenes[2].vectors[VISUAL_VECTOR], limit=5)
-            results.append([(h.asset_id, h.scene_index, round(h.score, 5)) for h in hits])
-    close_shared_clients()
-    assert results[0] == results[1] == results[2]
-
-
 CHILD_WRITES = """
 import sys
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
@@ -148,12 +165,12 @@ print(store.get_status(sys.argv[2]).scene_count)
 """
 
 
-def test_another_process_reaches_a_served_folder_through_the_gateway(tmp_path):
+def test_another_process_reaches_a_served_folder_through_the_store_protocol(tmp_path):
     folder = str(tmp_path / "qdrant")
-    with serve_folder(folder):
+    with serve_store(folder):
         store = SceneStore(StoreConfig(path=folder))
         store.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
-        # Without the gateway the child would fail: the folder is locked by this process.
+        # Without the owner's service the child would fail: the folder is locked by this process.
         child = subprocess.run([sys.executable, "-c", CHILD_WRITES, folder, A1],
                                capture_output=True, text=True, timeout=120)
         assert child.returncode == 0, child.stderr
@@ -172,3 +189,45 @@ def test_a_stale_advert_is_ignored(tmp_path):
     assert store.count_scenes() == 0
     assert not (folder / ADVERT_NAME).exists()
     close_shared_clients()
+
+
+CHILD_OPENS = """
+import sys
+from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
+SceneStore(StoreConfig(path=sys.argv[1])).count_scenes()
+"""
+
+
+def test_a_folder_held_by_a_process_that_does_not_serve_it_is_one_clear_error(tmp_path):
+    folder = str(tmp_path / "qdrant")
+    SceneStore(StoreConfig(path=folder)).ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
+    child = subprocess.run([sys.executable, "-c", CHILD_OPENS, folder], capture_output=True, text=True, timeout=120)
+    close_shared_clients()
+    assert child.returncode != 0
+    assert "StoreConfigError" in child.stderr and "sceneline serve --qdrant-path" in child.stderr
+    # Once this process lets go, the folder opens again.
+    assert SceneStore(StoreConfig(path=folder)).count_scenes() == 0
+    close_shared_clients()
+
+
+def test_the_store_keeps_its_index_across_processes(tmp_path):
+    folder = str(tmp_path / "qdrant")
+    store = SceneStore(StoreConfig(path=folder))
+    store.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "m"})
+    store.write_scenes(asset(A1, "/m/a.mp4", 3))
+    close_shared_clients()
+    reopened = SceneStore(StoreConfig(path=folder))
+    assert reopened.count_scenes(A1) == 3 and reopened.index_info()["models"] == {VISUAL_VECTOR: "m"}
+    close_shared_clients()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden"])
+def test_a_collection_name_never_leaves_the_folder(tmp_path, name):
+    store = SceneStore(StoreConfig(path=str(tmp_path / "qdrant"), collection=name or "x"))
+    try:
+        with pytest.raises(Exception, match="invalid collection name"):
+            store.backend.create_collection(name, CollectionSpec(vectors={"v": 2}))
+        assert not (tmp_path / "escape").exists() and sorted(p.name for p in (tmp_path / "qdrant").iterdir()) == [
+            ".sceneline.lock", "collections", "sceneline-engine.json"]
+    finally:
+        close_shared_clients()

@@ -48,7 +48,7 @@ def stream(bucket_events, tiny_clip, tmp_path_factory):
                             args=["--visual-model", tiny_clip.spec, "--captioner", "none"])  # OCR, text model on
     try:
         process.wait_ready()
-        store = SceneStore(StoreConfig(path=str(work / ".sceneline" / "qdrant")))  # via the stream's gateway
+        store = SceneStore(StoreConfig(path=str(work / ".sceneline" / "qdrant")))  # through the stream's store service
         yield {"process": process, "bucket": bucket, "work": work, "store": store, "audit": audit,
                "events": bucket_events}
     finally:

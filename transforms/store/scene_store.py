@@ -1,19 +1,15 @@
-"""The index store: scenes and asset status records in Qdrant, through one code path.
+"""The index store: scenes and asset status records, over one engine interface.
 
-A local folder (the embedded default), ":memory:" and a Qdrant server URL all go through the
-same QdrantClient calls. A local folder admits one client per process, and Qdrant's local
-mode is not thread-safe, so clients are shared per process and every call takes the client's
-lock.
+SceneStore is sceneline's index on top of a StoreBackend (backend.py): Qdrant's engine embedded
+in this process for a local folder (the default), qdrant-client for a Qdrant server, or the
+process that owns a local folder (engines.py picks; one engine per folder and process).
 """
 
 from __future__ import annotations
 
-import threading
-import warnings
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, SearchHit, scene_point_id
 from sceneline.schemas.assets import utc_now
@@ -23,94 +19,22 @@ from sceneline.schemas.qdrant_layout import (
     SCENE_PAYLOAD_INDEXES,
     SPEECH_PAYLOAD_INDEXES,
     TEXT_VECTOR,
-    CollectionNames,
 )
 from sceneline.schemas.speech import SpeechSegment
+from sceneline.transforms.store.backend import CollectionSpec, StoreBackend, StorePoint, VectorQuery
+from sceneline.transforms.store.config import (  # noqa: F401  (the public import path)
+    DEFAULT_COLLECTION,
+    DEFAULT_LOCAL_PATH,
+    StoreConfig,
+    StoreConfigError,
+    store_config,
+)
+from sceneline.transforms.store.engines import close_shared_clients, shared_backend  # noqa: F401
+from sceneline.transforms.store.payloads import hit_from_point, scene_payload, speech_hit, speech_payload  # noqa: F401
 from sceneline.transforms.store.speech_ranking import fuse_rrf, rank_lexical
 
-DEFAULT_COLLECTION = "scenes"
-DEFAULT_LOCAL_PATH = ".sceneline/qdrant"
 UPSERT_CHUNK = 256
-_SCHEMA_TYPES = {
-    "keyword": models.PayloadSchemaType.KEYWORD,
-    "integer": models.PayloadSchemaType.INTEGER,
-    "float": models.PayloadSchemaType.FLOAT,
-    "text": models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD,
-                                   lowercase=True),
-}
-
-
-class StoreConfigError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    """Where the index lives. Exactly one of path (a folder or ":memory:") and url."""
-
-    path: str | None = None
-    url: str | None = None
-    api_key: str | None = None
-    collection: str = DEFAULT_COLLECTION
-
-    def __post_init__(self) -> None:
-        if bool(self.path) == bool(self.url):
-            raise StoreConfigError("give exactly one of a Qdrant path (or ':memory:') and a Qdrant URL")
-
-    @property
-    def names(self) -> CollectionNames:
-        return CollectionNames(self.collection)
-
-    def describe(self) -> str:
-        return self.url or ("in-memory Qdrant" if self.path == ":memory:" else f"local Qdrant at {self.path}")
-
-    def _client_key(self) -> tuple:
-        import os
-
-        return ("path", os.path.abspath(self.path)) if self.path and self.path != ":memory:" else (
-            ("memory",) if self.path else ("url", self.url, self.api_key))
-
-
-def store_config(path: str | None = None, url: str | None = None, api_key: str | None = None,
-                 collection: str = DEFAULT_COLLECTION) -> StoreConfig:
-    """A store config from user settings: a URL wins; with neither, the local default folder."""
-    if url:
-        return StoreConfig(url=url, api_key=api_key, collection=collection)
-    return StoreConfig(path=path or DEFAULT_LOCAL_PATH, collection=collection)
-
-
-_clients: dict[tuple, tuple[QdrantClient, threading.RLock]] = {}
-_clients_lock = threading.Lock()
-
-
-def _open_client(config: StoreConfig) -> QdrantClient:
-    if config.url:
-        return QdrantClient(url=config.url, api_key=config.api_key, timeout=60)
-    if config.path == ":memory:":
-        return QdrantClient(location=":memory:")
-    from sceneline.transforms.store.gateway import advertised_url
-
-    # Another process owns this folder and serves it: talk to it over HTTP, the folder admits
-    # one process at a time.
-    url = advertised_url(config.path)
-    return QdrantClient(url=url, timeout=60) if url else QdrantClient(path=config.path)
-
-
-def _shared_client(config: StoreConfig) -> tuple[QdrantClient, threading.RLock]:
-    key = config._client_key()
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = (_open_client(config), threading.RLock())
-        return _clients[key]
-
-
-def close_shared_clients() -> None:
-    """Close every client this process opened (frees the local folder for other processes)."""
-    with _clients_lock:
-        for client, lock in _clients.values():
-            with lock:
-                client.close()
-        _clients.clear()
+SCROLL_PAGE = 512
 
 
 class IndexMismatchError(RuntimeError):
@@ -121,267 +45,187 @@ def _match(field: str, value: Any) -> models.FieldCondition:
     return models.FieldCondition(key=field, match=models.MatchValue(value=value))
 
 
-def scene_payload(analyzed: AnalyzedAsset, scene_index: int) -> dict[str, Any]:
-    s = analyzed.scenes[scene_index]
-    return {
-        **asset_fields(analyzed),
-        "scene_index": s.index,
-        "scene_count": len(analyzed.scenes),
-        "start_s": s.start_s,
-        "end_s": s.end_s,
-        "start_frame": s.start_frame,
-        "end_frame": s.end_frame,
-        "transition_in": s.transition_in.value,
-        "keyframe_s": [k.time_s for k in s.keyframes],
-        "thumbnail_uri": s.thumbnail_uri,
-        "models": analyzed.models,
-        **s.enrichment,
-    }
-
-
-def asset_fields(analyzed: AnalyzedAsset) -> dict[str, Any]:
-    """What scenes and speech segments both carry of their asset, so the same filters apply."""
-    a, p = analyzed.asset, analyzed.probe
-    return {
-        "asset_id": a.asset_id,
-        "uri": a.uri,
-        "filename": a.filename,
-        "media_type": a.media_type.value,
-        # Asset-level fields at the top level, so filters read like TwelveLabs' ({"duration": ...}).
-        "duration": p.duration_s,
-        "width": p.display_width,
-        "height": p.display_height,
-        "fps": p.avg_fps,
-        "codec": p.codec,
-        "container": p.container,
-        "size_bytes": a.size_bytes,
-        "generation": a.generation,
-        "metadata": a.user_metadata,
-    }
-
-
-def speech_payload(analyzed: AnalyzedAsset, segment: SpeechSegment) -> dict[str, Any]:
-    starts_in = [s.index for s in analyzed.scenes if s.start_s <= segment.start_s]
-    return {**asset_fields(analyzed), **segment.to_payload(analyzed.asset.asset_id, analyzed.asset.uri,
-                                                           analyzed.asset.filename),
-            "scene_index": starts_in[-1] if starts_in else 0}
-
-
 class SceneStore:
     """Read and write sceneline's index (see schemas/qdrant_layout.py for the layout)."""
 
-    def __init__(self, config: StoreConfig):
+    def __init__(self, config: StoreConfig, backend: StoreBackend | None = None):
         self.config = config
         self.names = config.names
-        self._client, self._lock = _shared_client(config)
+        # A backend given here (tests, benchmarks) is the caller's to close.
+        self.backend = backend if backend is not None else shared_backend(config)
 
     # ---- collections -------------------------------------------------------------------
     def collections_exist(self) -> bool:
-        with self._lock:
-            return self._client.collection_exists(self.names.scenes)
+        return self.backend.collection_exists(self.names.scenes)
 
     def ensure_collections(self, vector_dims: dict[str, int], models_used: dict[str, str]) -> None:
         """Create the collections (or check that the existing ones fit these models)."""
-        with self._lock:
-            if self._client.collection_exists(self.names.scenes):
-                self._check_compatible(vector_dims, models_used)
-            else:
-                self._client.create_collection(
-                    self.names.scenes,
-                    vectors_config={name: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                                    for name, dim in vector_dims.items()},
-                    metadata={"models": models_used, "vector_dims": vector_dims},
-                )
-                self._create_payload_indexes(self.names.scenes, SCENE_PAYLOAD_INDEXES)
-            if not self._client.collection_exists(self.names.assets):
-                self._client.create_collection(self.names.assets, vectors_config={})
-                self._create_payload_indexes(self.names.assets, ASSET_PAYLOAD_INDEXES)
-            if not self._client.collection_exists(self.names.speech):
-                # Segments carry the scenes' sentence-model vector; without one, lexical search only.
-                text = {TEXT_VECTOR: models.VectorParams(size=vector_dims[TEXT_VECTOR], distance=models.Distance.COSINE)
-                        } if TEXT_VECTOR in vector_dims else {}
-                self._client.create_collection(self.names.speech, vectors_config=text)
-                self._create_payload_indexes(self.names.speech, SPEECH_PAYLOAD_INDEXES)
-
-    def _create_payload_indexes(self, collection: str, fields: dict[str, str]) -> None:
-        with warnings.catch_warnings():
-            # Local mode ignores payload indexes (and says so); a server needs them for fast filters.
-            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-            for field, kind in fields.items():
-                self._client.create_payload_index(collection, field, _SCHEMA_TYPES[kind])
+        if self.backend.collection_exists(self.names.scenes):
+            self._check_compatible(vector_dims, models_used)
+        else:
+            self.backend.create_collection(self.names.scenes, CollectionSpec(
+                vectors=dict(vector_dims), payload_indexes=dict(SCENE_PAYLOAD_INDEXES),
+                metadata={"models": models_used, "vector_dims": vector_dims}))
+        if not self.backend.collection_exists(self.names.assets):
+            self.backend.create_collection(self.names.assets, CollectionSpec(
+                vectors={}, payload_indexes=dict(ASSET_PAYLOAD_INDEXES)))
+        if not self.backend.collection_exists(self.names.speech):
+            # Segments carry the scenes' sentence-model vector; without one, lexical search only.
+            text = {TEXT_VECTOR: vector_dims[TEXT_VECTOR]} if TEXT_VECTOR in vector_dims else {}
+            self.backend.create_collection(self.names.speech, CollectionSpec(
+                vectors=text, payload_indexes=dict(SPEECH_PAYLOAD_INDEXES),
+                metadata={"models": {k: v for k, v in models_used.items() if k == TEXT_VECTOR}}))
 
     def _check_compatible(self, vector_dims: dict[str, int], models_used: dict[str, str]) -> None:
-        info = self._client.get_collection(self.names.scenes)
-        existing = info.config.params.vectors or {}
-        recorded = (info.config.metadata or {}).get("models", {})
+        spec = self.backend.collection_spec(self.names.scenes)
+        existing = spec.vectors if spec else {}
+        recorded = (spec.metadata if spec else {}).get("models", {})
         for name, dim in vector_dims.items():
             if name not in existing:
                 raise IndexMismatchError(
                     f"collection {self.names.scenes!r} has no {name!r} vector; index into a new collection")
-            if existing[name].size != dim or (recorded.get(name) and recorded[name] != models_used.get(name)):
+            if existing[name] != dim or (recorded.get(name) and recorded[name] != models_used.get(name)):
                 raise IndexMismatchError(
-                    f"collection {self.names.scenes!r} holds {name!r} vectors of {existing[name].size} "
+                    f"collection {self.names.scenes!r} holds {name!r} vectors of {existing[name]} "
                     f"dimensions from {recorded.get(name, 'an unknown model')}; this run makes {dim} from "
                     f"{models_used.get(name)}. Use --collection NAME for a new index.")
 
     def index_info(self) -> dict[str, Any]:
         """What built the index: {"models": {vector: spec}, "vector_dims": {...}}."""
-        with self._lock:
-            if not self._client.collection_exists(self.names.scenes):
-                return {}
-            return dict(self._client.get_collection(self.names.scenes).config.metadata or {})
+        spec = self.backend.collection_spec(self.names.scenes)
+        return dict(spec.metadata) if spec else {}
 
     # ---- scenes --------------------------------------------------------------------------
     def write_scenes(self, analyzed: AnalyzedAsset) -> int:
         """Upsert every scene of an asset (deterministic ids) and drop scenes a previous run
         made beyond the current count. Returns the number of scenes written."""
         asset_id = analyzed.asset.asset_id
-        points = [
-            models.PointStruct(
-                id=scene_point_id(asset_id, scene.index),
-                vector={name: vec for name, vec in scene.vectors.items()},
-                payload=scene_payload(analyzed, i),
-            )
-            for i, scene in enumerate(analyzed.scenes)
-        ]
-        with self._lock:
-            for chunk in iter_chunks(points, UPSERT_CHUNK):
-                self._client.upsert(self.names.scenes, chunk, wait=True)
-            # An asset's stored scenes are always a prefix 0..m-1 (written in order, removed from the
-            # end), so a scene beyond the new count exists only if the point right after does. Looking
-            # that one id up is cheap; the filtered delete scans the whole index in local mode, which
-            # made writing N scenes cost O(N^2) there.
-            if self._client.retrieve(self.names.scenes, [scene_point_id(asset_id, len(points))],
-                                     with_payload=False, with_vectors=False):
-                self._client.delete(self.names.scenes, models.FilterSelector(filter=models.Filter(must=[
-                    _match("asset_id", asset_id),
-                    models.FieldCondition(key="scene_index", range=models.Range(gte=len(points))),
-                ])), wait=True)
+        points = [StorePoint(id=scene_point_id(asset_id, scene.index), vectors=dict(scene.vectors),
+                             payload=scene_payload(analyzed, i))
+                  for i, scene in enumerate(analyzed.scenes)]
+        for chunk in iter_chunks(points, UPSERT_CHUNK):
+            self.backend.upsert(self.names.scenes, chunk)
+        # An asset's stored scenes are always a prefix 0..m-1 (written in order, removed from the
+        # end), so a scene beyond the new count exists only if the point right after does: one
+        # lookup by id instead of a filtered delete on every write.
+        if self.backend.retrieve(self.names.scenes, [scene_point_id(asset_id, len(points))]):
+            self.backend.delete(self.names.scenes, where=models.Filter(must=[
+                _match("asset_id", asset_id),
+                models.FieldCondition(key="scene_index", range=models.Range(gte=len(points))),
+            ]))
         return len(points)
 
     def delete_scenes(self, asset_id: str) -> None:
         """Remove an asset's scenes and its speech segments."""
-        with self._lock:
-            self._client.delete(self.names.scenes, models.FilterSelector(
-                filter=models.Filter(must=[_match("asset_id", asset_id)])), wait=True)
-            if self._client.collection_exists(self.names.speech):
-                self._client.delete(self.names.speech, models.FilterSelector(
-                    filter=models.Filter(must=[_match("asset_id", asset_id)])), wait=True)
+        for collection in (self.names.scenes, self.names.speech):
+            if self.backend.collection_exists(collection):
+                self.backend.delete(collection, where=models.Filter(must=[_match("asset_id", asset_id)]))
 
     # ---- speech segments -----------------------------------------------------------------
     def write_speech(self, analyzed: AnalyzedAsset) -> int:
         """Upsert an asset's speech segments (deterministic ids: redelivery rewrites the same
         points) and drop segments a previous run made beyond the current count."""
+        if not self.backend.collection_exists(self.names.speech):
+            return 0  # an index made before speech was stored: `ensure_collections` adds it
         asset_id = analyzed.asset.asset_id
-        points = [models.PointStruct(id=speech_point_id(asset_id, seg.index),
-                                     vector={TEXT_VECTOR: seg.vector} if seg.vector is not None else {},
-                                     payload=speech_payload(analyzed, seg))
+        points = [StorePoint(id=speech_point_id(asset_id, seg.index),
+                             vectors={TEXT_VECTOR: seg.vector} if seg.vector is not None else {},
+                             payload=speech_payload(analyzed, seg))
                   for seg in analyzed.speech]
-        with self._lock:
-            if not self._client.collection_exists(self.names.speech):
-                return 0  # an index made before speech was stored: `ensure_collections` adds it
-            for chunk in iter_chunks(points, UPSERT_CHUNK):
-                self._client.upsert(self.names.speech, chunk, wait=True)
-            self._client.delete(self.names.speech, models.FilterSelector(filter=models.Filter(must=[
+        for chunk in iter_chunks(points, UPSERT_CHUNK):
+            self.backend.upsert(self.names.speech, chunk)
+        # Segments are a prefix 0..m-1 too (see write_scenes).
+        if self.backend.retrieve(self.names.speech, [speech_point_id(asset_id, len(points))]):
+            self.backend.delete(self.names.speech, where=models.Filter(must=[
                 _match("asset_id", asset_id),
                 models.FieldCondition(key="segment_index", range=models.Range(gte=len(points))),
-            ])), wait=True)
+            ]))
         return len(points)
 
     def speech_of(self, asset_id: str) -> list[SpeechSegment]:
         """An asset's speech segments in time order (empty: no speech, or not transcribed)."""
-        payloads = self._scroll(self.names.speech, models.Filter(must=[_match("asset_id", asset_id)]))
-        return sorted((SpeechSegment.from_payload(p.payload) for p in payloads), key=lambda s: s.index)
+        points = self.iter_points(self.names.speech, models.Filter(must=[_match("asset_id", asset_id)]))
+        return sorted((SpeechSegment.from_payload(p.payload) for p in points), key=lambda s: s.index)
 
-    def query_speech(self, text: str, vector: list[float] | None, *, limit: int, offset: int = 0,
+    def query_speech(self, text: str | None, vector: list[float] | None, *, limit: int, offset: int = 0,
                      query_filter: models.Filter | None = None, lexical: bool = True,
                      threshold: float | None = None) -> list[SearchHit]:
-        """Speech segments for a query, best first: the query's words (lexical, `text` given
-        and `lexical`), its meaning (`vector`), or both fused by reciprocal rank."""
-        depth = min(max(PREFETCH_MIN, PREFETCH_FACTOR * (offset + limit)), PREFETCH_MAX)
+        """Speech segments for a query, best first: the query's words (lexical: `text` given and
+        `lexical`), its meaning (`vector`: the segments' `text` vectors), or both fused (RRF)."""
+        if not self.backend.collection_exists(self.names.speech):
+            return []
+        request = VectorQuery(vectors={TEXT_VECTOR: vector} if vector is not None else {}, limit=limit,
+                              offset=offset, where=query_filter, thresholds={TEXT_VECTOR: threshold})
+        depth = request.prefetch_depth()
         rankings: list[list[str]] = []
         found: dict[str, tuple[dict[str, Any], float]] = {}
-        with self._lock:
-            if not self._client.collection_exists(self.names.speech):
-                return []
-            if vector is not None:
-                result = self._client.query_points(self.names.speech, query=vector, using=TEXT_VECTOR, limit=depth,
-                                                   query_filter=query_filter, score_threshold=threshold,
-                                                   with_payload=True)
-                rankings.append([str(p.id) for p in result.points])
-                found.update({str(p.id): (p.payload, p.score) for p in result.points})
-            if lexical and text:
-                words = models.FieldCondition(key="text", match=models.MatchTextAny(text_any=text))
-                flt = models.Filter(must=[words, *([query_filter] if query_filter else [])])
-                points, _next = self._client.scroll(self.names.speech, scroll_filter=flt, limit=depth,
-                                                    with_payload=True, with_vectors=False)
-                by_payload = {id(p.payload): str(p.id) for p in points}
-                ranked = rank_lexical(text, [p.payload for p in points])
-                rankings.append([by_payload[id(payload)] for payload, _score in ranked])
-                for payload, score in ranked:
-                    found.setdefault(by_payload[id(payload)], (payload, score))
-        if len(rankings) == 1:
-            ordered = [(point_id, found[point_id][1]) for point_id in rankings[0]]
-        else:
-            ordered = fuse_rrf(rankings)
+        if vector is not None:
+            hits = self.backend.query(self.names.speech, VectorQuery(
+                vectors=request.vectors, limit=depth, where=query_filter, thresholds=request.thresholds))
+            rankings.append([h.id for h in hits])
+            found.update({h.id: (h.payload, h.score) for h in hits})
+        if lexical and text:
+            # The full-text index finds segments with any of the words; how well each matches is ranked here.
+            words = models.FieldCondition(key="text", match=models.MatchTextAny(text_any=text))
+            where = models.Filter(must=[words, *([query_filter] if query_filter else [])])
+            points, _next = self.backend.scroll(self.names.speech, where, limit=depth)
+            ids = {id(p.payload): p.id for p in points}
+            ranked = rank_lexical(text, [p.payload for p in points])
+            rankings.append([ids[id(payload)] for payload, _score in ranked])
+            for payload, score in ranked:
+                found.setdefault(ids[id(payload)], (payload, score))
+        if not rankings:
+            return []
+        ordered = ([(point_id, found[point_id][1]) for point_id in rankings[0]] if len(rankings) == 1
+                   else fuse_rrf(rankings))
         return [speech_hit(found[point_id][0], score) for point_id, score in ordered[offset:offset + limit]]
 
     def count_scenes(self, asset_id: str | None = None) -> int:
-        flt = models.Filter(must=[_match("asset_id", asset_id)]) if asset_id else None
-        with self._lock:
-            if not self._client.collection_exists(self.names.scenes):
-                return 0
-            return self._client.count(self.names.scenes, count_filter=flt, exact=True).count
+        if not self.backend.collection_exists(self.names.scenes):
+            return 0
+        return self.backend.count(self.names.scenes, models.Filter(must=[_match("asset_id", asset_id)])
+                                  if asset_id else None)
 
     def scenes_of(self, asset_id: str) -> list[dict[str, Any]]:
         """Payloads of an asset's scenes, in order."""
         flt = models.Filter(must=[_match("asset_id", asset_id)])
-        payloads = [p.payload for p in self._scroll(self.names.scenes, flt)]
+        payloads = [p.payload for p in self.iter_points(self.names.scenes, flt)]
         return sorted(payloads, key=lambda p: p["scene_index"])
 
     def search(self, vector_name: str, vector: list[float], *, limit: int = 10,
                query_filter: models.Filter | None = None) -> list[SearchHit]:
-        with self._lock:
-            result = self._client.query_points(
-                self.names.scenes, query=vector, using=vector_name, limit=limit,
-                query_filter=query_filter, with_payload=True)
-        return [hit_from_point(p.payload, p.score) for p in result.points]
+        return self.query_scenes({vector_name: vector}, limit=limit, query_filter=query_filter)
 
     # ---- hybrid queries: one vector, or several fused by reciprocal rank; optionally grouped --
     def query_scenes(self, vectors: dict[str, list[float]], *, limit: int, offset: int = 0,
                      query_filter: models.Filter | None = None,
                      thresholds: dict[str, float | None] | None = None) -> list[SearchHit]:
-        """Best scenes first, skipping `offset`. Several vectors: Qdrant fuses their rankings."""
-        query = _query_args(vectors, offset + limit, query_filter, thresholds)
-        with self._lock:
-            result = self._client.query_points(self.names.scenes, limit=limit, offset=offset,
-                                               query_filter=query_filter, with_payload=True, **query)
-        return [hit_from_point(p.payload, p.score) for p in result.points]
+        """Best scenes first, skipping `offset`. Several vectors: their rankings fused (RRF)."""
+        request = VectorQuery(vectors=vectors, limit=limit, offset=offset, where=query_filter,
+                              thresholds=dict(thresholds or {}))
+        return [hit_from_point(h.payload, h.score) for h in self.backend.query(self.names.scenes, request)]
 
     def query_scene_groups(self, vectors: dict[str, list[float]], *, groups: int, group_size: int,
                            query_filter: models.Filter | None = None,
                            thresholds: dict[str, float | None] | None = None) -> list[list[SearchHit]]:
         """The best `groups` assets, each with up to `group_size` of its best scenes."""
-        query = _query_args(vectors, groups * group_size, query_filter, thresholds)
-        with self._lock:
-            result = self._client.query_points_groups(
-                self.names.scenes, group_by="asset_id", limit=groups, group_size=group_size,
-                query_filter=query_filter, with_payload=True, **query)
-        return [[hit_from_point(h.payload, h.score) for h in group.hits] for group in result.groups]
+        request = VectorQuery(vectors=vectors, limit=groups * group_size, where=query_filter,
+                              thresholds=dict(thresholds or {}))
+        found = self.backend.query_groups(self.names.scenes, request, group_by="asset_id", groups=groups,
+                                          group_size=group_size)
+        return [[hit_from_point(h.payload, h.score) for h in group] for group in found]
 
     # ---- asset status --------------------------------------------------------------------
     def put_status(self, record: AssetRecord) -> None:
         if record.asset_id is None:
             return  # skipped inputs have no place in the index
-        point = models.PointStruct(id=asset_point_id(record.asset_id), vector={}, payload=record.to_payload())
-        with self._lock:
-            self._client.upsert(self.names.assets, [point], wait=True)
+        self.backend.upsert(self.names.assets, [StorePoint(id=asset_point_id(record.asset_id),
+                                                           payload=record.to_payload())])
 
     def get_status(self, asset_id: str) -> AssetRecord | None:
-        with self._lock:
-            if not self._client.collection_exists(self.names.assets):
-                return None
-            found = self._client.retrieve(self.names.assets, [asset_point_id(asset_id)], with_payload=True)
+        if not self.backend.collection_exists(self.names.assets):
+            return None
+        found = self.backend.retrieve(self.names.assets, [asset_point_id(asset_id)])
         return AssetRecord.from_payload(found[0].payload) if found else None
 
     def list_status(self, *, status: AssetStatus | None = None, run_id: str | None = None,
@@ -394,7 +238,7 @@ class SceneStore:
         if uri is not None:
             must.append(_match("uri", uri))
         records = [AssetRecord.from_payload(p.payload)
-                   for p in self._scroll(self.names.assets, models.Filter(must=must) if must else None)]
+                   for p in self.iter_points(self.names.assets, models.Filter(must=must) if must else None)]
         return sorted(records, key=lambda r: (r.uri, r.asset_id or ""))
 
     def count_status(self, run_id: str) -> dict[str, int]:
@@ -445,65 +289,18 @@ class SceneStore:
         return self.retire(record, reason)
 
     # ---- helpers -------------------------------------------------------------------------
-    def _scroll(self, collection: str, flt: models.Filter | None) -> Iterator[models.Record]:
+    def iter_points(self, collection: str, flt: models.Filter | None = None, *,
+                    with_vectors: bool = False) -> Iterator[StorePoint]:
+        """Every point of a collection matching the filter, page by page."""
         offset = None
         while True:
-            with self._lock:
-                if not self._client.collection_exists(collection):
-                    return
-                points, offset = self._client.scroll(collection, scroll_filter=flt, limit=512,
-                                                     offset=offset, with_payload=True, with_vectors=False)
+            if not self.backend.collection_exists(collection):
+                return
+            points, offset = self.backend.scroll(collection, flt, limit=SCROLL_PAGE, offset=offset,
+                                                 with_vectors=with_vectors)
             yield from points
             if offset is None:
                 return
-
-
-def hit_from_point(payload: dict[str, Any], score: float) -> SearchHit:
-    return SearchHit(
-        asset_id=payload["asset_id"], uri=payload["uri"], filename=payload.get("filename", ""),
-        media_type=payload.get("media_type", ""), scene_index=payload["scene_index"],
-        start_s=payload["start_s"], end_s=payload["end_s"], score=score,
-        thumbnail_uri=payload.get("thumbnail_uri"), payload=payload,
-        description=payload.get("description"), tags=payload.get("tags") or [],
-        visible_text=payload.get("visible_text"), text_regions=payload.get("text_regions") or [],
-        transcript=payload.get("transcript"),
-    )
-
-
-def speech_hit(payload: dict[str, Any], score: float) -> SearchHit:
-    """A transcription hit: a speech segment's own time range and words."""
-    return SearchHit(
-        asset_id=payload["asset_id"], uri=payload["uri"], filename=payload.get("filename", ""),
-        media_type=payload.get("media_type", ""), scene_index=payload.get("scene_index", 0),
-        segment_index=payload["segment_index"], start_s=payload["start_s"], end_s=payload["end_s"], score=score,
-        transcript=payload["text"], payload=payload,
-    )
-
-
-# Fusion ranks the union of each vector's best candidates: take them deep enough that a scene
-# ranked well by one vector but poorly by the other still competes.
-PREFETCH_MIN = 100
-PREFETCH_FACTOR = 4
-PREFETCH_MAX = 10_000
-
-
-def _query_args(vectors: dict[str, list[float]], wanted: int, query_filter: models.Filter | None,
-                thresholds: dict[str, float | None] | None) -> dict[str, Any]:
-    """query_points arguments: a plain vector query, or a prefetch per vector fused with RRF.
-
-    A threshold is a least cosine similarity per vector, so with fusion it bounds each
-    vector's candidates (RRF scores themselves are ranks, not similarities)."""
-    thresholds = thresholds or {}
-    if len(vectors) == 1:
-        [(name, vector)] = vectors.items()
-        return {"query": vector, "using": name, "score_threshold": thresholds.get(name)}
-    depth = min(max(PREFETCH_MIN, PREFETCH_FACTOR * wanted), PREFETCH_MAX)
-    return {
-        "prefetch": [models.Prefetch(query=vector, using=name, limit=depth, filter=query_filter,
-                                     score_threshold=thresholds.get(name))
-                     for name, vector in vectors.items()],
-        "query": models.FusionQuery(fusion=models.Fusion.RRF),
-    }
 
 
 def iter_chunks(items: Sequence, size: int) -> Iterator[Sequence]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Hashable, Sequence
 
-RRF_K = 60  # Qdrant's own constant for reciprocal rank fusion
+from sceneline.transforms.store.backend import RRF_K  # the engines' own constant: one fusion everywhere
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -46,5 +46,5 @@ def fuse_rrf(rankings: Sequence[Sequence[Hashable]]) -> list[tuple[Hashable, flo
     scores: dict[Hashable, float] = {}
     for ranking in rankings:
         for rank, item in enumerate(ranking):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (RRF_K + rank + 1)
+            scores[item] = scores.get(item, 0.0) + 1.0 / (RRF_K + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
