@@ -15,7 +15,14 @@ from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsse
 from sceneline.schemas.speech import SpeechSegment, Word, text_between
 from sceneline.transforms.media.audio import SAMPLE_RATE, AudioDecodeError, audio_chunks
 from sceneline.transforms.models.model_spec import ModelUnavailableError
-from sceneline.transforms.models.transcriber import TranscriberConfig, parse_transcriber_spec, preflight_transcriber
+from sceneline.transforms.models.transcriber import (
+    Transcript,
+    TranscriberConfig,
+    attach_transcript,
+    audio_sources,
+    parse_transcriber_spec,
+    preflight_transcriber,
+)
 from sceneline.transforms.store.client_backend import QdrantClientBackend
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 from sceneline.transforms.store.speech_ranking import fuse_rrf, lexical_score, rank_lexical
@@ -70,6 +77,20 @@ def test_each_word_goes_to_the_scene_it_is_said_in():
     assert text_between(no_words, 0.0, 2.5) == "hello there" and text_between(no_words, 2.5, 9.0) == ""
 
 
+def test_attach_gives_each_scene_its_words_and_keeps_a_failure_as_a_warning():
+    analyzed = _analyzed([])
+    late = _segment(2, [(9.5, 9.9, "goodbye"), (10.0, 10.6, "everyone")])  # past the last frame (10.0 s)
+    done = attach_transcript(analyzed, [Transcript(segments=[*SEGMENTS, late])], spec="tiny.en")
+    assert [s.enrichment["transcript"] for s in done.scenes] == ["good morning harbor", "red balloon goodbye everyone"]
+    assert done.models["transcriber"] == "tiny.en" and len(done.speech) == 3 and not done.probe.warnings
+
+    failed = attach_transcript(analyzed, [Transcript(error="the audio stream cannot be decoded")], spec="tiny.en")
+    assert failed.speech == [] and failed.probe.warnings == ["transcript failed: the audio stream cannot be decoded"]
+    assert all(s.enrichment["transcript_error"] for s in failed.scenes)
+    image = analyzed.model_copy(update={"asset": analyzed.asset.model_copy(update={"media_type": MediaType.IMAGE})})
+    assert audio_sources(image) == [] and attach_transcript(image, [], spec="tiny.en") == image
+
+
 def test_subtitles():
     srt = to_srt(SEGMENTS)
     assert srt.splitlines()[:3] == ["1", "00:00:00,500 --> 00:00:03,200", "good morning harbor"]
@@ -108,6 +129,23 @@ def test_preflight_names_what_cannot_work(tmp_path):
         preflight_transcriber(TranscriberConfig(spec=str(tmp_path)))
     with pytest.raises(ModelUnavailableError, match="--transcriber none"):
         preflight_transcriber(TranscriberConfig(spec="large-v3"), offline=True)
+
+
+def test_settings_reach_the_pipeline_for_index_and_stream():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from sceneline.pipelines.cli import _understanding_argv
+    from sceneline.pipelines.options import understanding_config_from
+
+    default = understanding_config_from(PipelineOptions([])).transcriber
+    assert (default.spec, default.language) == ("tiny.en", None)
+    # `index` and `stream` both build their Beam flags with _understanding_argv.
+    argv = _understanding_argv("none", False, "none", "general", None, 1, 1.0, "small", "de")
+    chosen = understanding_config_from(PipelineOptions(argv)).transcriber
+    assert (chosen.spec, chosen.language) == ("small", "de")
+    unset = understanding_config_from(PipelineOptions(_understanding_argv("none", False, "none", "general",
+                                                                          None, 1, 1.0))).transcriber
+    assert unset.spec == default.spec
 
 
 ASSET_ID = "7b0e8f0e-5d1c-5d4e-9f51-3e3a3c2f7a10"

@@ -242,7 +242,9 @@ def attach_transcript(analyzed: AnalyzedAsset, transcripts: Sequence[Transcript]
         return analyzed.model_copy(update=update)
     segments = transcript.segments
     update["speech"] = segments
-    update["scenes"] = [s.model_copy(update={"enrichment": {**s.enrichment,
-                                                            "transcript": text_between(segments, s.start_s, s.end_s)}})
-                        for s in analyzed.scenes]
+    last = len(analyzed.scenes) - 1
+    # Sound may run on past the last frame (or start before the first): those words are the edge scenes'.
+    update["scenes"] = [s.model_copy(update={"enrichment": {**s.enrichment, "transcript": text_between(
+        segments, s.start_s if i else float("-inf"), s.end_s if i < last else float("inf"))}})
+        for i, s in enumerate(analyzed.scenes)]
     return analyzed.model_copy(update=update)
