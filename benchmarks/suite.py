@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "long_video": "long_video",
     "dask_scaling": "dask_scaling",
     "understanding": "understanding",
+    "speech": "speech",
     "stream": "stream_latency",
     "reliability": "reliability",
 }

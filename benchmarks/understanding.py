@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sceneline.transforms.media.analyze import AnalysisConfig, analyze_asset
+from sceneline.benchmarks.speech import SENTENCES
 from sceneline.schemas import MediaAsset, MediaType
 
 CAPTION = "SUMMER SALE 50% OFF"
@@ -100,6 +101,25 @@ def bench_text(n: int = 256) -> dict:
             "s_per_scene_batched_64": round(batched_s / n, 4), "s_per_text_one_at_a_time": round(statistics.median(singles), 4)}
 
 
+def bench_transcriber(sentences: int) -> dict:
+    """Seconds of work per minute of audio for the default transcriber, on espeak-ng speech with
+    pauses (the speech benchmark, benchmarks/speech.py, has its accuracy)."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        return {"skipped": "espeak-ng is not installed"}
+    from sceneline.benchmarks.speech import SENTENCES, make_speech_video
+    from sceneline.transforms.models.transcriber import DEFAULT_TRANSCRIBER, TranscriberConfig, load_whisper, transcribe
+
+    model, load_s = _timed(load_whisper, DEFAULT_TRANSCRIBER)
+    with tempfile.TemporaryDirectory() as tmp:
+        video, _spans, _seconds = make_speech_video(Path(tmp), SENTENCES[:sentences])
+        transcribe(model, str(video), TranscriberConfig())  # warm-up (loads the VAD model too)
+        result = transcribe(model, str(video), TranscriberConfig())
+    return {"model": DEFAULT_TRANSCRIBER, "load_s": round(load_s, 2), "audio_s": round(result.audio_s, 2),
+            "s_per_audio_minute": round(60 * result.elapsed_s / result.audio_s, 2)}
+
+
 def bench_captioner(scenes, answer_tokens: int, batches: list[int], threads: int | None) -> dict:
     import torch
 
@@ -147,6 +167,11 @@ def _first_image(request):
 
 def report(figures: dict, command: str) -> str:
     ocr, text, cap = figures["ocr"], figures["text_embedding"], figures["captioner"]
+    speech = figures.get("transcriber") or {}
+    transcriber_row = (f"| transcriber, seconds per audio minute | {speech['s_per_audio_minute']} | "
+                       f"{speech['model']} (real weights), espeak-ng speech with pauses, {speech['audio_s']} s; "
+                       "accuracy in speech.md |" if "s_per_audio_minute" in speech else
+                       f"| transcriber | - | {speech.get('skipped', 'not measured')} |")
     batch_rows = "\n".join(f"| captioner, batch of {k.split('_')[1]} scene(s) | {v['s_per_scene']} | "
                            f"{cap['answer_tokens']}-token answers, {cap['prompt_tokens']}-token prompt |"
                            for k, v in cap.items() if k.startswith("batch_"))
@@ -163,6 +188,7 @@ machine's when the load is high). Re-run on a quiet machine for figures to quote
 | OCR, same keyframes with a caption burned in | {ocr['caption_burned_in']['s_per_scene_mean']} (median {ocr['caption_burned_in']['s_per_scene_median']}) | {ocr['caption_burned_in']['s_per_keyframe']} s a keyframe; {ocr['caption_burned_in']['text_lines_found']} lines found |
 | text embedding, batches of 64 | {text['s_per_scene_batched_64']} | all-MiniLM-L6-v2 (real weights), ~30-word scene texts |
 | text embedding, one text (a query) | {text['s_per_text_one_at_a_time']} | |
+{transcriber_row}
 {batch_rows}
 
 - **OCR** is RapidOCR (PP-OCRv4 detector and recogniser, real weights) on every keyframe of each
@@ -202,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d"),
         "ocr": bench_ocr(scenes),
         "text_embedding": bench_text(16 if args.quick else 256),
+        "transcriber": bench_transcriber(2 if args.quick else len(SENTENCES)),
         "captioner": bench_captioner(scenes[:args.caption_scenes], args.answer_tokens,
                                      [int(b) for b in args.caption_batches.split(",")], args.torch_threads or None),
     }

@@ -20,6 +20,7 @@ from sceneline.schemas.settings import (
 from sceneline.transforms.media.analyze import AnalysisConfig
 from sceneline.transforms.models.caption_spec import CaptionerConfig, EndpointSettings
 from sceneline.transforms.models.ocr import OcrConfig
+from sceneline.transforms.models.transcriber import TranscriberConfig
 from sceneline.transforms.store.scene_store import StoreConfig, store_config
 
 G = TypeVar("G", bound=SettingsGroup)
@@ -111,7 +112,10 @@ def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
         max_new_tokens=u.captioner_max_tokens, batch_scenes=u.caption_batch_scenes, device=m.model_device,
         num_threads=m.torch_threads or None)
     ocr = OcrConfig(min_confidence=u.ocr_min_confidence) if u.ocr else None
-    return UnderstandingConfig(captioner=captioner, ocr=ocr, text_model=u.text_model, device=m.model_device)
+    transcriber = TranscriberConfig(spec=u.transcriber, language=u.language or None, device=m.model_device,
+                                    cpu_threads=m.torch_threads or 0)
+    return UnderstandingConfig(captioner=captioner, ocr=ocr, text_model=u.text_model, device=m.model_device,
+                               transcriber=transcriber)
 
 
 def store_config_from(opts: PipelineOptions) -> StoreConfig:

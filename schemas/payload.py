@@ -57,17 +57,26 @@ class ScenePayload(Enrichment):
     tags: list[str] | None = _field(index="keyword", filter=("tags",))
     content_category: str | None = _field(index="keyword", filter=("content_category",))
 
+    @staticmethod
+    def asset_fields(analyzed: AnalyzedAsset) -> dict[str, Any]:
+        """What every point of an asset carries of it (scenes and speech segments alike), so the
+        same filters apply to both."""
+        a, p = analyzed.asset, analyzed.probe
+        return dict(
+            asset_id=a.asset_id, uri=a.uri, filename=a.filename, media_type=a.media_type.value,
+            duration=p.duration_s, width=p.display_width, height=p.display_height, fps=p.avg_fps,
+            codec=p.codec, container=p.container, size_bytes=a.size_bytes, generation=a.generation,
+            metadata=a.user_metadata)
+
     @classmethod
     def of(cls, analyzed: AnalyzedAsset, scene_index: int) -> "ScenePayload":
-        a, p, s = analyzed.asset, analyzed.probe, analyzed.scenes[scene_index]
+        s = analyzed.scenes[scene_index]
         return cls(
-            asset_id=a.asset_id, uri=a.uri, filename=a.filename, media_type=a.media_type.value,
+            **cls.asset_fields(analyzed),
             scene_index=s.index, scene_count=len(analyzed.scenes), start_s=s.start_s, end_s=s.end_s,
             start_frame=s.start_frame, end_frame=s.end_frame, transition_in=s.transition_in.value,
             keyframe_s=[k.time_s for k in s.keyframes], thumbnail_uri=s.thumbnail_uri,
-            duration=p.duration_s, width=p.display_width, height=p.display_height, fps=p.avg_fps,
-            codec=p.codec, container=p.container, size_bytes=a.size_bytes, generation=a.generation,
-            metadata=a.user_metadata, models=analyzed.models, **s.enrichment.model_dump(exclude_none=True))
+            models=analyzed.models, **s.enrichment.model_dump(exclude_none=True))
 
     def to_payload(self) -> dict[str, Any]:
         """The dict written to Qdrant: every scene field, and the enrichment fields that are set."""
@@ -80,7 +89,8 @@ class ScenePayload(Enrichment):
             asset_id=self.asset_id, uri=self.uri, filename=self.filename, media_type=self.media_type,
             scene_index=self.scene_index, start_s=self.start_s, end_s=self.end_s, score=score,
             thumbnail_uri=self.thumbnail_uri, payload=payload, description=self.description,
-            tags=self.tags or [], visible_text=self.visible_text, text_regions=self.text_regions or [])
+            tags=self.tags or [], visible_text=self.visible_text, text_regions=self.text_regions or [],
+            transcript=self.transcript)
 
 
 def _extra(name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from sceneline.schemas.assets import MediaAsset, ProbeInfo
 from sceneline.schemas.understanding import Enrichment
+from sceneline.schemas.speech import SpeechSegment
 
 
 class TransitionKind(str, Enum):
@@ -63,6 +64,7 @@ class AnalyzedAsset(BaseModel):
     probe: ProbeInfo
     scenes: list[Scene]
     models: dict[str, str] = Field(default_factory=dict)  # vector name -> model spec used
+    speech: list[SpeechSegment] = Field(default_factory=list)  # filled in by the transcriber stage
 
     @property
     def keyframe_count(self) -> int:

@@ -121,6 +121,13 @@ class UnderstandingSettings(SettingsGroup):
         "sentence-transformers/all-MiniLM-L6-v2",
         description="Sentence model for the `text` vector (a name or hub id, a path, gs://prefix/), or 'none'.",
         json_schema_extra=_env("SCENELINE_TEXT_MODEL"))
+    transcriber: str = Field(
+        "tiny.en",
+        description="Speech model (faster-whisper): a name (tiny.en, the bundled default; small, large-v3, "
+                    "distil-large-v3, ...), a CTranslate2 folder, gs://prefix/, or 'none'.",
+        json_schema_extra=_env("SCENELINE_TRANSCRIBER"))
+    language: Optional[str] = Field(
+        None, description="Spoken language (ISO code, e.g. en); default: detected where the model can.")
 
 
 class AnalysisSettings(SettingsGroup):

@@ -96,6 +96,8 @@ class Enrichment(BaseModel):
     caption_error: str | None = None  # why the captioner's answer could not be used
     visible_text: str | None = None
     text_regions: list[dict[str, Any]] | None = None
+    transcript: str | None = None  # the words said during the scene
+    transcript_error: str | None = None  # why the transcriber could not read the audio
 
     def but(self, **fields: Any) -> "Enrichment":
         """A copy with these fields set (validated)."""

@@ -30,6 +30,10 @@ def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     assert "F1" in (tmp_path / "shot_detection.md").read_text()
     understanding = json.loads((tmp_path / "understanding.json").read_text())
     assert understanding["ocr"]["scenes"] == 2 and understanding["captioner"]
+    assert understanding["transcriber"]["s_per_audio_minute"] > 0
+    speech = json.loads((tmp_path / "speech.json").read_text())["figures"]
+    [tiny] = speech["models"]
+    assert tiny["available"] and 0 <= tiny["wer"] <= 1 and tiny["realtime_x"] > 0 and tiny["peer"]["realtime_x"] > 0
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["figures"]
     assert e2e["counts"]["indexed"] == 3 and e2e["frames_decoded"] > 0 and e2e["peak_rss_mib"] > 0
     search = json.loads((tmp_path / "search.json").read_text())["figures"]["results"]

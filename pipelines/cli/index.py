@@ -56,6 +56,8 @@ def index(
     captioner_url: str = option(UnderstandingSettings, "captioner_url"),
     captioner_concurrency: int = option(UnderstandingSettings, "captioner_concurrency"),
     captioner_timeout: float = option(UnderstandingSettings, "captioner_timeout"),
+    transcriber: str = option(UnderstandingSettings, "transcriber"),
+    language: Optional[str] = option(UnderstandingSettings, "language"),
     thumbnails: str = option(OutputSettings, "thumbnails"),
     dead_letter: str = option(OutputSettings, "dead_letter"),
     runner: str = option(BatchSettings, "runner"),

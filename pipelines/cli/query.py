@@ -32,7 +32,11 @@ def search(
     limit: int = typer.Option(10, "--limit", min=1, max=1000, help="Hits (or videos, grouped) per page."),
     page: int = typer.Option(1, "--page", min=1, help="Page of results (1 is the best)."),
     modality: str = typer.Option("visual,text", "--modality",
-                                 help="Vectors to search: visual, text, or both (fused by reciprocal rank)."),
+                                 help="What to search: visual, text, transcription (speech segments), or "
+                                      "several (fused by reciprocal rank)."),
+    transcription_options: str = typer.Option("lexical,semantic", "--transcription-options",
+                                              help="How transcription matches: lexical (the words), semantic "
+                                                   "(their meaning), or both fused."),
     filter_json: Optional[str] = typer.Option(None, "--filter",
                                               help='TwelveLabs-style filter, e.g. \'{"duration": {"gte": 60}}\'.'),
     group_by: str = typer.Option("clip", "--group-by", help="clip (a flat list) or video (best clips per video)."),
@@ -58,6 +62,7 @@ def search(
     def do_search():
         try:
             request = SearchRequest(text=query, image_path=image, limit=limit, page=page, modalities=modality,
+                                    transcription_options=transcription_options,
                                     filter=parse_filter_text(filter_json), group_by=group_by, group_size=group_size,
                                     threshold=parse_threshold(threshold))
         except ValidationError as exc:
@@ -87,7 +92,8 @@ def _print_hits(console: Console, result, page: int, limit: int) -> None:
     ranked = ([(f"{first + i}.{j + 1}", h) for i, g in enumerate(result.groups) for j, h in enumerate(g.clips)]
               if result.groups is not None else [(str(first + i), h) for i, h in enumerate(result.hits)])
     for rank, h in ranked:
-        said = " | ".join(x for x in (h.description, ", ".join(h.tags), (h.visible_text or "").replace("\n", " ")) if x)
+        said = " | ".join(x for x in (h.description, ", ".join(h.tags), (h.visible_text or "").replace("\n", " "),
+                                      f'"{h.transcript}"' if h.transcript else "") if x)
         table.add_row(rank, f"{h.score:.4f}", h.filename, str(h.scene_index), f"{h.start_s:.2f}-{h.end_s:.2f}",
                       said[:120], h.thumbnail_uri or "")
     console.print(table)

@@ -66,6 +66,8 @@ def serve(
     captioner_url: str = option(UnderstandingSettings, "captioner_url"),
     captioner_concurrency: int = option(UnderstandingSettings, "captioner_concurrency"),
     captioner_timeout: float = option(UnderstandingSettings, "captioner_timeout"),
+    transcriber: str = option(UnderstandingSettings, "transcriber"),
+    language: Optional[str] = option(UnderstandingSettings, "language"),
     offline: bool = option(ModelSettings, "offline"),
     verbose: bool = Verbose,
     max_bytes: int = option(Limits, "max_bytes"),

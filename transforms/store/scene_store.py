@@ -14,8 +14,14 @@ from qdrant_client import models
 from sceneline.schemas.failures import UserError
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, SearchHit, scene_point_id
 from sceneline.schemas.assets import utc_now
-from sceneline.schemas.ids import asset_point_id
-from sceneline.schemas.qdrant_layout import ASSET_PAYLOAD_INDEXES, SCENE_PAYLOAD_INDEXES
+from sceneline.schemas.ids import asset_point_id, speech_point_id
+from sceneline.schemas.qdrant_layout import (
+    ASSET_PAYLOAD_INDEXES,
+    SCENE_PAYLOAD_INDEXES,
+    SPEECH_PAYLOAD_INDEXES,
+    TEXT_VECTOR,
+)
+from sceneline.schemas.speech import SpeechSegment
 from sceneline.transforms.store.backend import CollectionSpec, StoreBackend, StorePoint, VectorQuery
 from sceneline.transforms.store.config import (  # noqa: F401  (the public import path)
     DEFAULT_COLLECTION,
@@ -25,7 +31,8 @@ from sceneline.transforms.store.config import (  # noqa: F401  (the public impor
     store_config,
 )
 from sceneline.transforms.store.engines import close_shared_clients, shared_backend  # noqa: F401
-from sceneline.transforms.store.payloads import hit_from_point, scene_payload  # noqa: F401
+from sceneline.transforms.store.payloads import hit_from_point, scene_payload, speech_hit, speech_payload  # noqa: F401
+from sceneline.transforms.store.speech_ranking import fuse_rrf, rank_lexical
 
 UPSERT_CHUNK = 256
 SCROLL_PAGE = 512
@@ -63,6 +70,12 @@ class SceneStore:
         if not self.backend.collection_exists(self.names.assets):
             self.backend.create_collection(self.names.assets, CollectionSpec(
                 vectors={}, payload_indexes=dict(ASSET_PAYLOAD_INDEXES)))
+        if not self.backend.collection_exists(self.names.speech):
+            # Segments carry the scenes' sentence-model vector; without one, lexical search only.
+            text = {TEXT_VECTOR: vector_dims[TEXT_VECTOR]} if TEXT_VECTOR in vector_dims else {}
+            self.backend.create_collection(self.names.speech, CollectionSpec(
+                vectors=text, payload_indexes=dict(SPEECH_PAYLOAD_INDEXES),
+                metadata={"models": {k: v for k, v in models_used.items() if k == TEXT_VECTOR}}))
 
     def _check_compatible(self, vector_dims: dict[str, int], models_used: dict[str, str]) -> None:
         spec = self.backend.collection_spec(self.names.scenes)
@@ -104,8 +117,69 @@ class SceneStore:
         return len(points)
 
     def delete_scenes(self, asset_id: str) -> None:
-        if self.backend.collection_exists(self.names.scenes):
-            self.backend.delete(self.names.scenes, where=models.Filter(must=[_match("asset_id", asset_id)]))
+        """Remove an asset's scenes and its speech segments."""
+        for collection in (self.names.scenes, self.names.speech):
+            if self.backend.collection_exists(collection):
+                self.backend.delete(collection, where=models.Filter(must=[_match("asset_id", asset_id)]))
+
+    # ---- speech segments -----------------------------------------------------------------
+    def write_speech(self, analyzed: AnalyzedAsset) -> int:
+        """Upsert an asset's speech segments (deterministic ids: redelivery rewrites the same
+        points) and drop segments a previous run made beyond the current count."""
+        if not self.backend.collection_exists(self.names.speech):
+            return 0  # an index made before speech was stored: `ensure_collections` adds it
+        asset_id = analyzed.asset.asset_id
+        points = [StorePoint(id=speech_point_id(asset_id, seg.index),
+                             vectors={TEXT_VECTOR: seg.vector} if seg.vector is not None else {},
+                             payload=speech_payload(analyzed, seg))
+                  for seg in analyzed.speech]
+        for chunk in iter_chunks(points, UPSERT_CHUNK):
+            self.backend.upsert(self.names.speech, chunk)
+        # Segments are a prefix 0..m-1 too (see write_scenes).
+        if self.backend.retrieve(self.names.speech, [speech_point_id(asset_id, len(points))]):
+            self.backend.delete(self.names.speech, where=models.Filter(must=[
+                _match("asset_id", asset_id),
+                models.FieldCondition(key="segment_index", range=models.Range(gte=len(points))),
+            ]))
+        return len(points)
+
+    def speech_of(self, asset_id: str) -> list[SpeechSegment]:
+        """An asset's speech segments in time order (empty: no speech, or not transcribed)."""
+        points = self.iter_points(self.names.speech, models.Filter(must=[_match("asset_id", asset_id)]))
+        return sorted((SpeechSegment.from_payload(p.payload) for p in points), key=lambda s: s.index)
+
+    def query_speech(self, text: str | None, vector: list[float] | None, *, limit: int, offset: int = 0,
+                     query_filter: models.Filter | None = None, lexical: bool = True,
+                     threshold: float | None = None) -> list[SearchHit]:
+        """Speech segments for a query, best first: the query's words (lexical: `text` given and
+        `lexical`), its meaning (`vector`: the segments' `text` vectors), or both fused (RRF)."""
+        if not self.backend.collection_exists(self.names.speech):
+            return []
+        request = VectorQuery(vectors={TEXT_VECTOR: vector} if vector is not None else {}, limit=limit,
+                              offset=offset, where=query_filter, thresholds={TEXT_VECTOR: threshold})
+        depth = request.prefetch_depth()
+        rankings: list[list[str]] = []
+        found: dict[str, tuple[dict[str, Any], float]] = {}
+        if vector is not None:
+            hits = self.backend.query(self.names.speech, VectorQuery(
+                vectors=request.vectors, limit=depth, where=query_filter, thresholds=request.thresholds))
+            rankings.append([h.id for h in hits])
+            found.update({h.id: (h.payload, h.score) for h in hits})
+        if lexical and text:
+            # The full-text index finds segments with any of the words; how well each matches is ranked here.
+            words = models.FieldCondition(key="text", match=models.MatchTextAny(text_any=text))
+            where = models.Filter(must=[words, *([query_filter] if query_filter else [])])
+            points, _next = self.backend.scroll(self.names.speech, where, limit=depth)
+            ids = {id(p.payload): p.id for p in points}
+            ranked = rank_lexical(text, [p.payload for p in points])
+            rankings.append([ids[id(payload)] for payload, _score in ranked])
+            for payload, score in ranked:
+                found.setdefault(ids[id(payload)], (payload, score))
+        if not rankings:
+            return []
+        ordered = ([(point_id, found[point_id][1]) for point_id in rankings[0]] if len(rankings) == 1
+                   else fuse_rrf(rankings))
+        return [speech_hit(found[point_id][0], score) for point_id, score in ordered[offset:offset + limit]]
 
     def count_scenes(self, asset_id: str | None = None) -> int:
         if not self.backend.collection_exists(self.names.scenes):
