@@ -23,7 +23,8 @@ def _asset(enrichment: dict) -> AnalyzedAsset:
 
 def test_the_payload_holds_the_declared_fields_and_only_the_enrichment_that_ran():
     payload = scene_payload(_asset({"description": "a boat", "tags": ["boat"]}), 0)
-    enrichment_fields = {"content_category", "caption_error", "visible_text", "text_regions"}
+    enrichment_fields = {"content_category", "caption_error", "visible_text", "text_regions", "transcript",
+                         "transcript_error"}
     assert set(payload) == set(ScenePayload.model_fields) - enrichment_fields
     assert payload["duration"] == 4.0 and payload["fps"] == 25.0 and payload["metadata"] == {"customer": "acme"}
     assert payload["description"] == "a boat" and payload["tags"] == ["boat"]

@@ -134,17 +134,16 @@ def test_preflight_names_what_cannot_work(tmp_path):
 def test_settings_reach_the_pipeline_for_index_and_stream():
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from sceneline.pipelines.cli import _understanding_argv
     from sceneline.pipelines.options import understanding_config_from
+    from sceneline.schemas.settings import UnderstandingSettings
 
     default = understanding_config_from(PipelineOptions([])).transcriber
     assert (default.spec, default.language) == ("tiny.en", None)
-    # `index` and `stream` both build their Beam flags with _understanding_argv.
-    argv = _understanding_argv("none", False, "none", "general", None, 1, 1.0, "small", "de")
+    # `index`, `stream` and `serve` all turn their options into Beam flags through the declarations.
+    argv = UnderstandingSettings(transcriber="small", language="de").argv()
     chosen = understanding_config_from(PipelineOptions(argv)).transcriber
     assert (chosen.spec, chosen.language) == ("small", "de")
-    unset = understanding_config_from(PipelineOptions(_understanding_argv("none", False, "none", "general",
-                                                                          None, 1, 1.0))).transcriber
+    unset = understanding_config_from(PipelineOptions(UnderstandingSettings(captioner="none").argv())).transcriber
     assert unset.spec == default.spec
 
 
