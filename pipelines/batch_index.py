@@ -28,7 +28,7 @@ from sceneline.transforms.admit import FAILED_TAG, SKIPPED_TAG, AdmitInputs
 from sceneline.transforms.io.gcp_env import use_emulator_credentials
 from sceneline.transforms.io.media_io import join
 from sceneline.transforms.metrics import counters, model_stage_seconds, stage_seconds
-from sceneline.transforms.models.model_spec import preflight
+from sceneline.transforms.models.model_spec import ClipSpec, preflight
 from sceneline.transforms.resume import ALREADY_INDEXED_TAG, SkipIndexed
 from sceneline.transforms.sinks import RecordFailures
 from sceneline.transforms.io.sources import Listing, list_inputs
@@ -81,7 +81,7 @@ def build_index_pipeline(
     files: list[InputFile],
     opts: PipelineOptions,
     run_id: str,
-    visual_spec: str | None,
+    visual_spec: ClipSpec | None,
     store: StoreConfig,
     understanding: UnderstandingModels | None = None,
 ) -> None:
@@ -198,7 +198,7 @@ def run(
     def execute() -> None:
         with store_for_workers(store_config, opts) as workers_store:
             p = test_pipeline or beam.Pipeline(options=opts)
-            build_index_pipeline(p, listing.files, opts, run_id, visual[0].raw if visual else None,
+            build_index_pipeline(p, listing.files, opts, run_id, visual[0] if visual else None,
                                  workers_store, understanding)
             result = p.run()
             if not must_wait(opts):  # a submitted Dataflow/Flink job runs on without us

@@ -20,6 +20,7 @@ from sceneline.pipelines.understanding import UnderstandingConfig, Understanding
 from sceneline.schemas import AssetStatus
 from sceneline.transforms.media.analyze import AnalysisConfig, AnalyzeMedia
 from sceneline.transforms.models.embed import ClipImageEmbeddingHandler, EmbedKeyframes
+from sceneline.transforms.models.model_spec import ClipSpec
 from sceneline.transforms.keyed import KeepKeys
 from sceneline.transforms.sinks import FAILED_TAG, MarkStatus, WriteThumbnails, WriteToIndex
 from sceneline.transforms.store.scene_store import StoreConfig
@@ -31,7 +32,7 @@ class IndexSettings:
     run_id: str
     analysis: AnalysisConfig
     thumbnails: str
-    visual_spec: str | None = None
+    visual_spec: ClipSpec | None = None  # parsed once, by preflight
     embedding: ClipImageEmbeddingHandler | None = None
     understanding: tuple[UnderstandingConfig, UnderstandingModels] | None = None
     # A Reshuffle after `pending` spreads assets over workers. It groups by key, so it needs a
@@ -66,7 +67,7 @@ class IndexAssets(beam.PTransform):
         failures = [analyzed["failed"]]
         ready = analyzed["analyzed"]
         if s.visual_spec and s.embedding is not None:
-            ready, embed_failures = ready | "EmbedKeyframes" >> EmbedKeyframes(s.embedding, s.visual_spec)
+            ready, embed_failures = ready | "EmbedKeyframes" >> EmbedKeyframes(s.embedding, s.visual_spec.raw)
             failures.append(embed_failures)
         if s.understanding is not None:
             ready, understanding_failures = add_understanding(ready, *s.understanding)

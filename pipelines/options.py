@@ -19,6 +19,7 @@ from sceneline.schemas.settings import (
 )
 from sceneline.transforms.media.analyze import AnalysisConfig
 from sceneline.transforms.models.caption_spec import CaptionerConfig, EndpointSettings
+from sceneline.transforms.models.model_spec import ClipSpec
 from sceneline.transforms.models.ocr import OcrConfig
 from sceneline.transforms.models.transcriber import TranscriberConfig
 from sceneline.transforms.store.scene_store import StoreConfig, store_config
@@ -130,7 +131,7 @@ def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:
                           limits=limits_from(opts))
 
 
-def embedding_handler_from(opts: PipelineOptions, spec: str, *, streaming: bool = False,
+def embedding_handler_from(opts: PipelineOptions, spec: ClipSpec, *, streaming: bool = False,
                            batch_wait_s: float | None = None):
     """The RunInference handler for image embeddings. Streaming, a batch fills up to the batch
     size from what has arrived (a bundle, or what came within `batch_wait_s` on runners that

@@ -57,7 +57,7 @@ from sceneline.transforms.io.dead_letters import WriteDeadLetters
 from sceneline.transforms.io.gcp_env import use_emulator_credentials
 from sceneline.pipelines.index_assets import IndexAssets, IndexSettings
 from sceneline.transforms.keyed import KeepKeys
-from sceneline.transforms.models.model_spec import preflight
+from sceneline.transforms.models.model_spec import ClipSpec, preflight
 from sceneline.transforms.io.pubsub_source import (
     AcknowledgeDeliveries,
     PullSettings,
@@ -116,7 +116,7 @@ class ReportOutcomes(beam.DoFn):
         yield outcome
 
 
-def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, visual_spec: str | None,
+def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, visual_spec: ClipSpec | None,
                           store: StoreConfig, *, local: bool,
                           understanding: UnderstandingModels | None = None) -> beam.PCollection:
     """Add the stream to `p`; returns the reported outcomes."""
@@ -242,7 +242,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         workers_store = resources.enter_context(store_for_workers(store_config, opts))
         served_url = resources.enter_context(_served_to_other_processes(store_config)) if local else None
         p = test_pipeline or beam.Pipeline(options=opts)
-        build_stream_pipeline(p, opts, run_id, visual[0].raw if visual else None, workers_store, local=local,
+        build_stream_pipeline(p, opts, run_id, visual[0] if visual else None, workers_store, local=local,
                               understanding=understanding)
         result = p.run()
         if not local:

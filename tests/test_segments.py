@@ -23,7 +23,7 @@ from sceneline.transforms.media.segments import (
     plan_segments,
     stitch,
 )
-from sceneline.transforms.stages import StageError
+from sceneline.transforms.stages import FAILED_TAG, StageError
 
 FPS = 10
 SIZE = (128, 72)
@@ -149,7 +149,7 @@ def test_one_failed_segment_fails_the_asset_once(long_clip):
         uri=asset.uri, asset_id=asset.asset_id, stage=FailureStage.DECODE, error_type="MediaError",
         message="packets failed"))
     out = list(StitchSegments(config).process([*good, bad]))
-    assert len(out) == 1 and out[0].tag == StitchSegments.FAILED_TAG
+    assert len(out) == 1 and out[0].tag == FAILED_TAG
     assert out[0].value.stage is FailureStage.DECODE and out[0].value.message == "packets failed"
     with pytest.raises(StageError, match=r"segments \[2, 3, 4\] of 5 are missing"):
         stitch(good, config)

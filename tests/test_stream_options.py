@@ -14,6 +14,7 @@ from sceneline.pipelines.stream_index import LOCAL_STREAM_RUNNER, resolve_stream
 from sceneline.pipelines.understanding import UnderstandingModels
 from sceneline.transforms.io.dead_letters import FolderDeadLetters, TopicDeadLetters, dead_letter_sink
 from sceneline.transforms.io.pubsub_source import SubscriptionError
+from sceneline.transforms.models.model_spec import parse_clip_spec
 from sceneline.transforms.store.scene_store import StoreConfig
 
 
@@ -75,7 +76,7 @@ def test_on_remote_runners_the_pipeline_reads_with_beam_and_spreads_and_batches_
     p = beam.Pipeline(options=opts)
     store = StoreConfig(url="http://qdrant:6333")
     ocr_only = UnderstandingModels(captioner=None, ocr=True, text=None)
-    stream_index.build_stream_pipeline(p, opts, "run-1", "ViT-B-32:random", store, local=False, understanding=ocr_only)
+    stream_index.build_stream_pipeline(p, opts, "run-1", parse_clip_spec("ViT-B-32:random"), store, local=False, understanding=ocr_only)
     labels = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
     assert any("Index/ReadVisibleText" in label for label in labels)  # the understanding stages, as in batch
     assert any(label.endswith("Read/ReadFromPubSub") for label in labels)

@@ -19,15 +19,12 @@ from sceneline.transforms.metrics import INFERENCE_NAMESPACES
 from sceneline.transforms.models.cache import process_model
 from sceneline.transforms.models.clip_model import ClipModel, load_clip
 from sceneline.transforms.models.enrich import EnrichAssets, image_count
-from sceneline.transforms.models.model_spec import parse_clip_spec
+from sceneline.transforms.models.model_spec import ClipSpec, parse_clip_spec
 
 Images = Sequence[bytes]
 
 
-def _load_image_model(spec_text: str, device: str, num_threads: int | None) -> ClipModel:
-    spec = parse_clip_spec(spec_text)
-    if spec is None:
-        raise ValueError("the image embedding handler needs a model spec, not 'none'")
+def _load_image_model(spec: ClipSpec, device: str, num_threads: int | None) -> ClipModel:
     return load_clip(spec, device=device, num_threads=num_threads, image_only=True)
 
 
@@ -38,7 +35,7 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
 
     def __init__(
         self,
-        spec: str,
+        spec: ClipSpec | str,
         *,
         device: str = "cpu",
         max_batch_images: int = 32,
@@ -54,13 +51,17 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
             element_size_fn=image_count,
             large_model=large_model,
         )
-        self._spec_text = spec
+        # The spec is parsed once, where the run starts (preflight); a string is parsed here.
+        self._spec = spec if isinstance(spec, ClipSpec) else parse_clip_spec(spec)
+        if self._spec is None:
+            raise ValueError("the image embedding handler needs a model spec, not 'none'")
+        self._spec_text = self._spec.raw
         self._device = device
         self._chunk = max_batch_images
         self._num_threads = num_threads
 
     def load_model(self) -> ClipModel:
-        return process_model(_load_image_model, self._spec_text, self._device, self._num_threads)
+        return process_model(_load_image_model, self._spec, self._device, self._num_threads)
 
     def run_inference(self, batch: Sequence[Images], model: ClipModel,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:

@@ -11,15 +11,9 @@ from sceneline.transforms.media.detection.windowed import DEFAULT_MIN_SCENE_S, W
 class HybridDetector(WindowedDetector):
     """Hard cuts (as ContentDetector), fades and dissolves (as GradualDetector) in one pass.
 
-    Args:
-        fps: frame rate of the video (times and lengths below are in seconds).
-        threshold: least content change (0-255 scale) that can be a cut; lower finds more cuts.
-        flash_s: a change that reverts within this long is a flash, not a cut.
-        max_fade_s: longest fade out or in that is found as one.
-        max_blank_s: longest blank between a fade out and a fade in.
-        scales_s: the lengths of dissolve looked for.
-        min_scene_s: shortest scene; a boundary closer than this to the previous one is dropped.
-        batch_frames: frames scored per batch.
+    Takes ContentDetector's arguments for cuts (threshold, flash_s), GradualDetector's for fades
+    and dissolves (max_fade_s, max_blank_s, scales_s), and both detectors' min_scene_s and
+    batch_frames; each means what it means there.
     """
 
     name = "hybrid"
