@@ -231,3 +231,20 @@ def test_a_collection_name_never_leaves_the_folder(tmp_path, name):
             ".sceneline.lock", "collections", "sceneline-engine.json"]
     finally:
         close_shared_clients()
+
+
+def test_the_store_protocol_answers_a_bad_call_with_a_reason(tmp_path):
+    import httpx
+
+    from sceneline.transforms.store.backend import StoreBackendError
+
+    with serve_store(str(tmp_path / "qdrant")) as url:
+        proxy = ProxyBackend(url)
+        try:
+            with pytest.raises(StoreBackendError, match="collection 'nope' not found"):
+                proxy.count("nope")
+            bad = httpx.post(f"{url}/internal/store/collections/nope/query", json={"vectors": {}, "limit": "many"})
+            assert 400 <= bad.status_code < 500 and "many" in bad.text
+        finally:
+            proxy.close()
+    close_shared_clients()
