@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from sceneline.benchmarks.common import Report, benchmark_parser, median
+from sceneline.transforms.media.audio import DEFAULT_CHUNK_S
 
 SENTENCES = [
     "Please bring your umbrella tomorrow morning.",
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     ran = [r for r in runs if r["available"]]
     report.text(f"""
 {len(sentences)} sentences spoken by espeak-ng, laid into one {seconds:.1f} s video (AAC, mono) with
-{PAUSE_S} s pauses, transcribed through sceneline's path (PyAV decode in 30 s chunks, voice-activity
+{PAUSE_S} s pauses, transcribed through sceneline's path (PyAV decode in {DEFAULT_CHUNK_S:.0f} s chunks, voice-activity
 filter, faster-whisper with word times, int8 on CPU, segments split at pauses). WER after
 normalising case, punctuation and numbers. Time errors compare each sentence's sound (first and
 last loud sample) with the segments that overlap it. Targets (issue 13): WER <= 0.10 on clean
