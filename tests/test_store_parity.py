@@ -226,7 +226,7 @@ def test_an_old_folder_is_refused_then_migrated(tmp_path):
     migrated = CliRunner().invoke(app, ["migrate-index", "--qdrant-path", str(folder), "--json"])
     assert migrated.exit_code == 0, migrated.output
     copied = json.loads(migrated.stdout)["points"]
-    assert copied == {"scenes": sum(a[2] for a in ASSETS), "scenes_assets": len(ASSETS)}
+    assert copied == {"scenes": sum(a[2] for a in ASSETS), "scenes_assets": len(ASSETS), "scenes_speech": 0}
 
     store = SceneStore(StoreConfig(path=str(folder)))
     try:

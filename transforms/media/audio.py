@@ -18,7 +18,10 @@ from sceneline.schemas import MediaError
 from sceneline.transforms.media.hwaccel import open_video
 
 SAMPLE_RATE = 16_000
-DEFAULT_CHUNK_S = 30.0  # Whisper's own window: a chunk is one pass of the model
+# A minute of audio is 3.8 MB of samples. Within a chunk, voice-activity filtering packs the
+# speech into Whisper's 30 s windows, so longer chunks give the model more words of context:
+# on the speech report's set, 60 s chunks made 0.075 WER where 30 s chunks made 0.12.
+DEFAULT_CHUNK_S = 60.0
 CUT_SEARCH_S = 5.0  # look this far back from a chunk's end for the quietest place to cut
 CUT_FRAME_S = 0.05
 
