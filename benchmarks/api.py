@@ -129,7 +129,6 @@ def serving(home: Path, spec: str, workers: int = 1) -> Iterator[tuple[str, subp
 def search_clients(url: str, index_id: str, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
-    stop = time.monotonic() + seconds
     lock = threading.Lock()
 
     def client(n: int) -> None:
@@ -146,8 +145,12 @@ def search_clients(url: str, index_id: str, clients: int, seconds: float) -> dic
                         took if r.status_code == 200 else f"{r.status_code} {r.text[:100]}")
                 i += 1
 
+    with httpx.Client(base_url=f"{url}/v1.3", headers={"x-api-key": KEY}, timeout=300) as http:
+        http.post("/search", files={"index_id": (None, index_id), "search_options": (None, "visual"),
+                                    "query_text": (None, "warm-up")})  # loads the query model once
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     started = time.monotonic()
+    stop = time.monotonic() + seconds
     for t in threads:
         t.start()
     for t in threads:
@@ -169,6 +172,7 @@ def in_process_search(home: Path, index_id: str, spec: str, seconds: float) -> d
     assets = sorted({v.asset_id for v in records.videos(index_id, status=READY)})
     records.close()
     store = SceneStore(StoreConfig(path=str(home / "qdrant"), collection=f"scenes-{index_id}"))
+    search(store, SearchRequest(text="warm-up", limit=10), offline=True)  # loads the query model once
     latencies = []
     stop, i = time.monotonic() + seconds, 0
     while time.monotonic() < stop:
@@ -211,23 +215,19 @@ def load(url: str, index_id: str, video: bytes, searchers: int, uploaders: int, 
     searched = search_clients(url, index_id, searchers, seconds)
     for t in threads:
         t.join()
-    # Let indexing finish, then count what every accepted upload became.
+    # Every accepted upload must be on record, whole; indexing goes on at its own pace (a backlog
+    # of runs on this machine's cores), so statuses are counted as they stand.
     lost, states = [], {}
     with httpx.Client(base_url=f"{url}/v1.3", headers={"x-api-key": KEY}, timeout=60) as http:
-        deadline = time.monotonic() + 900
-        while True:
-            states = {t: http.get(f"/tasks/{t}").json() for t, _ in accepted}
-            if all(s.get("status") in ("ready", "failed") for s in states.values()) or time.monotonic() > deadline:
-                break
-            time.sleep(2)
         for task_id, size in accepted:
-            s = states[task_id]
-            video = http.get(f"/indexes/{index_id}/indexed-assets/{s.get('video_id')}").json()
-            if s.get("status") not in ("ready", "failed") or video.get("system_metadata", {}).get("size") != size:
+            task = http.get(f"/tasks/{task_id}")
+            states[task_id] = task.json() if task.status_code == 200 else {}
+            video = http.get(f"/indexes/{index_id}/indexed-assets/{states[task_id].get('video_id')}").json()
+            if task.status_code != 200 or video.get("system_metadata", {}).get("size") != size:
                 lost.append(task_id)
     return {**searched, "uploaders": uploaders, "uploads_accepted": len(accepted), "upload_errors": len(upload_errors),
-            "ready": sum(s.get("status") == "ready" for s in states.values()),
-            "failed": sum(s.get("status") == "failed" for s in states.values()), "uploads_lost": len(lost)}
+            "statuses": {st: sum(s.get("status") == st for s in states.values())
+                         for st in ("pending", "indexing", "ready", "failed")}, "uploads_lost": len(lost)}
 
 
 class GeneratedVideo(io.RawIOBase):
@@ -330,9 +330,10 @@ def main(argv: list[str] | None = None) -> None:
                      caption="Search: through the API vs the same search in-process")
         lf = load_figures
         report.table(["searchers", "uploaders", "seconds", "searches", "search p50 (ms)", "search p95 (ms)",
-                      "search errors", "uploads accepted", "ready", "failed", "uploads lost"],
+                      "search errors", "uploads accepted", "statuses at the end", "uploads lost"],
                      [(lf["clients"], lf["uploaders"], seconds, lf["requests"], lf["p50_ms"], lf["p95_ms"],
-                       lf["errors"], lf["uploads_accepted"], lf["ready"], lf["failed"], lf["uploads_lost"])],
+                       lf["errors"], lf["uploads_accepted"],
+                       ", ".join(f"{k} {v}" for k, v in lf["statuses"].items() if v), lf["uploads_lost"])],
                      caption=f"Load at {sizes[0]} scenes: searching while uploading (each upload a unique copy "
                              f"of imageio_realshort.mp4, indexed for real)")
         uf = upload_figures
