@@ -21,12 +21,12 @@ from sceneline.pipelines.server.deps import require_key_or_signature
 from sceneline.pipelines.server.errors import error_body, install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.records import Records
-from sceneline.pipelines.server.routers import health, indexes, media, search, tasks, videos
+from sceneline.pipelines.server.routers import assets, health, indexes, media, search, tasks, videos
 from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (indexes.router, tasks.router, videos.router, search.router)
+ROUTERS = (indexes.router, tasks.router, videos.router, search.router, assets.router)
 AUTH = [Depends(require_api_key)]
 UPLOAD_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries and the other form fields
 MEDIA_AUTH = [Depends(require_key_or_signature)]
