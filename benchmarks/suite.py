@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "speech": "speech",
     "stream": "stream_latency",
     "reliability": "reliability",
+    "api": "api",
 }
 
 
