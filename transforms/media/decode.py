@@ -160,6 +160,7 @@ class FrameDecoder:
         prev_time = None
         best_effort = BestEffortTimestamps()
         offset = 0.0  # added after each discontinuity
+        seconds_per_tick: float | None = None
         for packet in self._packets():
             try:
                 frames = packet.decode()
@@ -173,7 +174,10 @@ class FrameDecoder:
                 continue
             for frame in frames:
                 stamp = best_effort(frame.pts, frame.dts)
-                pts_time = float(stamp * frame.time_base) if stamp is not None and frame.time_base else None
+                if seconds_per_tick is None and frame.time_base:
+                    # Once: Fraction arithmetic on every frame costs more than scaling a small frame.
+                    seconds_per_tick = float(frame.time_base)
+                pts_time = stamp * seconds_per_tick if stamp is not None and seconds_per_tick else None
                 if self.seek_s is not None and pts_time is not None and pts_time < self.seek_s - 1e-6:
                     continue  # before the keyframe sought: another segment's frame
                 if self.stats.first_pts_s is None:
