@@ -20,6 +20,7 @@ from sceneline.benchmarks.common import benchmark_parser, machine_info
 BENCHMARKS: dict[str, str] = {
     "decode": "decode",
     "shot_detection": "shot_detection",
+    "detect_vs_decode": "detect_vs_decode",
     "end_to_end": "end_to_end",
     "embedding": "embedding",
     "search": "search_latency",

@@ -2,7 +2,11 @@
 
 Frames come out of FFmpeg already scaled down (swscale does the work in C, through one scaler
 kept for the whole stream), so detectors see small arrays and no full-size RGB copy is made
-except for the few frames kept as keyframes. Decoding uses FFmpeg's frame and slice threads.
+except for the few frames kept as keyframes. Decoding uses FFmpeg's frame and slice threads, and
+by default runs in a background thread (`prefetch`), so that decoding the next frames overlaps
+with whatever the caller does with these ones (scoring, keyframes): PyAV releases the GIL while
+FFmpeg decodes and scales. The scaler itself runs single-threaded: its output is a few thousand
+pixels, and swscale's default of one slice thread per core costs more than it saves there.
 
 `fast=True` skips H.264/HEVC's in-loop deblocking filter: the frames are slightly blockier, which
 costs shot detection nothing on 64 x 36 thumbnails and saves a fifth of the decoding; use it
@@ -12,6 +16,8 @@ where no keyframe is taken from the frames. A decoder can start at a keyframe in
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -27,6 +33,12 @@ MAX_CONSECUTIVE_DECODE_ERRORS = 50
 # discontinuity (concatenated clips whose timestamps restart, a demuxer that resynced after
 # damage): the timeline continues from where it was, so scene times stay ordered.
 MAX_BACKWARD_JUMP_S = 1.0
+# Decoded frames handed from the background decoder to the caller at a time, and at most this
+# many bytes of full-size frames in one hand-over (a 4K frame is 12 MB: a few at a time).
+PREFETCH_BATCH_FRAMES = 32
+PREFETCH_BATCH_BYTES = 16 << 20
+# Hand-overs queued ahead of the caller: enough to keep both threads busy, bounded memory.
+PREFETCH_QUEUE = 2
 
 
 class BestEffortTimestamps:
@@ -103,6 +115,7 @@ class FrameDecoder:
     fast: bool = False  # skip the in-loop deblocking filter (see the module docstring)
     seek_s: float | None = None  # start at the keyframe at this stream time; earlier frames are dropped
     origin_s: float | None = None  # stream time of the video's first frame (default: the first decoded)
+    prefetch: bool = True  # decode in a background thread, overlapping with the caller's work
     stats: DecodeStats = field(default_factory=DecodeStats)
 
     def _nominal_frame_s(self) -> float:
@@ -122,6 +135,18 @@ class FrameDecoder:
             self.stats.stopped_early = f"demuxing stopped: {exc}"
 
     def __iter__(self) -> Iterator[DecodedFrame]:
+        if not self.prefetch:
+            yield from self._decode()
+            return
+        for batch in _in_background(self._decode(), self._batch_frames()):
+            yield from batch
+
+    def _batch_frames(self) -> int:
+        cc = self.stream.codec_context
+        frame_bytes = max(1, (cc.width or 1920) * (cc.height or 1080) * 3 // 2)
+        return max(1, min(PREFETCH_BATCH_FRAMES, PREFETCH_BATCH_BYTES // frame_bytes))
+
+    def _decode(self) -> Iterator[DecodedFrame]:
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"  # frame + slice threading: several times faster
         if self.threads:
@@ -135,6 +160,7 @@ class FrameDecoder:
         prev_time = None
         best_effort = BestEffortTimestamps()
         offset = 0.0  # added after each discontinuity
+        seconds_per_tick: float | None = None
         for packet in self._packets():
             try:
                 frames = packet.decode()
@@ -148,7 +174,10 @@ class FrameDecoder:
                 continue
             for frame in frames:
                 stamp = best_effort(frame.pts, frame.dts)
-                pts_time = float(stamp * frame.time_base) if stamp is not None and frame.time_base else None
+                if seconds_per_tick is None and frame.time_base:
+                    # Once: Fraction arithmetic on every frame costs more than scaling a small frame.
+                    seconds_per_tick = float(frame.time_base)
+                pts_time = stamp * seconds_per_tick if stamp is not None and seconds_per_tick else None
                 if self.seek_s is not None and pts_time is not None and pts_time < self.seek_s - 1e-6:
                     continue  # before the keyframe sought: another segment's frame
                 if self.stats.first_pts_s is None:
@@ -170,7 +199,7 @@ class FrameDecoder:
                     self.stats.last_duration_s = nominal
                 prev_time = t
                 small = scaler.reformat(frame, width=width, height=height, format=self.small_format,
-                                        interpolation="AREA").to_ndarray()
+                                        interpolation="AREA", threads=1).to_ndarray()
                 yield DecodedFrame(self.stats.frames, t, small, frame, pts_time)
                 self.stats.frames += 1
                 self.stats.last_time_s = t
@@ -180,3 +209,50 @@ class FrameDecoder:
         if self.stats.frames == 0:
             reason = self.stats.stopped_early or "the stream ended"
             raise MediaError(f"no frame could be decoded ({reason}; {self.stats.errors} bad packets)")
+
+
+_DONE = object()
+
+
+def _in_background(frames: Iterator[DecodedFrame], batch_frames: int) -> Iterator[list[DecodedFrame]]:
+    """Run `frames` in a thread, handing over lists of up to `batch_frames`; an exception in the
+    thread is raised here, and leaving early (break, an error in the caller) stops the thread."""
+    handover: queue.Queue = queue.Queue(maxsize=PREFETCH_QUEUE)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handover.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        batch: list[DecodedFrame] = []
+        try:
+            for decoded in frames:
+                batch.append(decoded)
+                if len(batch) >= batch_frames:
+                    if not put(batch):
+                        return
+                    batch = []
+            if batch and not put(batch):
+                return
+            put(_DONE)
+        except BaseException as exc:  # handed to the caller, raised in its thread
+            put(exc)
+        finally:
+            frames.close()
+
+    worker = threading.Thread(target=produce, name="sceneline-decode", daemon=True)
+    worker.start()
+    try:
+        while (item := handover.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -20,11 +20,17 @@ RANDOM_WEIGHTS_SEED = 0
 ImageLike = Union[bytes, np.ndarray, Image.Image]
 
 
-def to_pil(image: ImageLike) -> Image.Image:
+def to_pil(image: ImageLike, min_side: int | None = None) -> Image.Image:
+    """RGB image. A JPEG is decoded at a reduced scale when that still leaves both sides at least
+    `min_side` (the model's input size): libjpeg then skips most of the work, and the resize
+    that follows has fewer pixels to read (a 640 x 480 keyframe decodes at 320 x 240 for 224)."""
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, (bytes, bytearray)):
-        return Image.open(io.BytesIO(image)).convert("RGB")
+        img = Image.open(io.BytesIO(image))
+        if min_side and img.format == "JPEG":
+            img.draft("RGB", (min_side, min_side))
+        return img.convert("RGB")
     return Image.fromarray(np.asarray(image)).convert("RGB")
 
 
@@ -37,6 +43,7 @@ class ClipModel:
     dim: int
     _tokenizer: Any = field(default=None, repr=False)
     max_images_per_pass: int | None = None  # on a GPU: what fits in its memory
+    input_side: int | None = None  # the model's square input; JPEGs are decoded no larger than needed
 
     def embed_images(self, images: Sequence[ImageLike], chunk: int = 64) -> np.ndarray:
         """L2-normalised image embeddings, one row per image."""
@@ -47,7 +54,7 @@ class ClipModel:
         out = np.zeros((len(images), self.dim), dtype=np.float32)
         for start in range(0, len(images), chunk):
             part = images[start:start + chunk]
-            pixels = torch.stack([self.preprocess(to_pil(im)) for im in part]).to(self.device)
+            pixels = torch.stack([self.preprocess(to_pil(im, self.input_side)) for im in part]).to(self.device)
             with torch.inference_mode():
                 feats = self.model.encode_image(pixels).float()
                 feats = torch.nn.functional.normalize(feats, dim=-1)
@@ -107,5 +114,6 @@ def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = Non
     model.eval()
     image_size = model.visual.image_size
     per_pass = measure_images_per_pass(model, image_size[0] if isinstance(image_size, tuple) else image_size, device)
+    side = image_size[0] if isinstance(image_size, tuple) else image_size
     return ClipModel(spec=spec, model=model, preprocess=preprocess, device=device, dim=embedding_dim(spec),
-                     max_images_per_pass=per_pass)
+                     max_images_per_pass=per_pass, input_side=int(side))

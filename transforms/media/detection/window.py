@@ -42,15 +42,15 @@ class FrameWindow:
         # Integer differences and matrix products: numpy's float reductions over several axes
         # cost many times more.
         tail = self._frames[-2:] if self._frames is not None else frames[:0]
-        joined = np.concatenate([tail, frames]).astype(np.int16)
+        joined = np.concatenate([tail, frames])
         skip = len(tail)
         pixels = frames[0].size
         diff1 = np.zeros(count, np.float32)
         diff2 = np.zeros(count, np.float32)
-        d1 = _sum_abs(joined[1:] - joined[:-1]) / pixels  # d1[j]: frame j+1 against frame j
+        d1 = _sum_abs(joined[1:], joined[:-1]) / pixels  # d1[j]: frame j+1 against frame j
         diff1[max(0, 1 - skip):] = d1[max(0, skip - 1):]
         if len(joined) > 2:
-            d2 = _sum_abs(joined[2:] - joined[:-2]) / pixels
+            d2 = _sum_abs(joined[2:], joined[:-2]) / pixels
             diff2[max(0, 2 - skip):] = d2[max(0, skip - 2):]
         grey = (frames.astype(np.float32) @ _THIRDS).reshape(count, -1)
         cells = self._grid(frames)
@@ -110,9 +110,11 @@ class FrameWindow:
 _THIRDS = np.full(3, 1 / 3, np.float32)
 
 
-def _sum_abs(diff: np.ndarray) -> np.ndarray:
-    per_frame = int(np.prod(diff.shape[1:]))
-    return np.abs(diff).reshape(len(diff), per_frame).sum(axis=1, dtype=np.int64).astype(np.float32)
+def _sum_abs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per frame, the sum of |a - b| over uint8 frames: max - min stays in uint8 (no widening
+    copy), and the sum is exact in uint32 for frames of up to 16 million values."""
+    diff = np.maximum(a, b) - np.minimum(a, b)
+    return diff.reshape(len(diff), int(np.prod(diff.shape[1:]))).sum(axis=1, dtype=np.uint32).astype(np.float32)
 
 
 def _pooling(cells: int, size: int) -> np.ndarray:

@@ -1,0 +1,189 @@
+"""Shot detection against decoding: `sceneline detect` vs `ffmpeg -threads 2 -f null -`, per file.
+
+    python -m sceneline.benchmarks.detect_vs_decode                 # every file of 1,000+ frames
+    python -m sceneline.benchmarks.detect_vs_decode --quick         # one ground-truth file, one repeat
+
+For every file of 1,000 frames or more (the ground-truth videos, the real videos, and one long
+file per codec: H.264, HEVC, VP9 and AV1, each the ground-truth videos concatenated and
+re-encoded to about 6,600 frames at 640 x 360, made at benchmark time in a cache folder and never
+committed), the two commands run in turn, `--repeats` times, and each keeps its best run. A ratio
+above 1.0 means detecting shots costs less than decoding alone, in wall time or in CPU seconds
+(user + system, all threads). sceneline runs the default detector (hybrid) in its default mode,
+with 2 decoder threads, in this process; ffmpeg is a child process (its start-up, about 50 ms,
+counts against it, which matters little at 1,000+ frames).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+
+from sceneline.benchmarks.common import Report, benchmark_parser, ffmpeg_exe
+from sceneline.benchmarks.decode import VIDEO_SUFFIXES
+from sceneline.transforms.media.shots import detect_shots
+
+MIN_FRAMES = 1000
+DECODE_THREADS = 2
+TARGET_RATIO = 1.0
+# The long files: the ground-truth videos (640 x 360, 25 fps) concatenated LONG_REPEATS times.
+LONG_REPEATS = 2
+LONG_CODECS = {  # codec -> (file name, ffmpeg encoder arguments); fast presets: encoding is not measured
+    "h264": ("long_h264.mp4", ["-c:v", "libx264", "-preset", "veryfast"]),
+    "hevc": ("long_hevc.mp4", ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error",
+                               "-tag:v", "hvc1"]),
+    "vp9": ("long_vp9.webm", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1M",
+                              "-row-mt", "1"]),
+    "av1": ("long_av1.mkv", ["-c:v", "libsvtav1", "-preset", "12", "-crf", "35"]),
+}
+
+
+@dataclass
+class Timing:
+    wall_s: float
+    cpu_s: float
+
+
+@dataclass
+class FileRatio:
+    name: str
+    codec: str
+    frames: int
+    ffmpeg: Timing
+    sceneline: Timing
+
+    @property
+    def wall_ratio(self) -> float:
+        return self.ffmpeg.wall_s / self.sceneline.wall_s
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.ffmpeg.cpu_s / self.sceneline.cpu_s
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_ffmpeg(exe: str, path: Path) -> Timing:
+    started, cpu = time.perf_counter(), _cpu(resource.RUSAGE_CHILDREN)
+    subprocess.run([exe, "-v", "error", "-nostdin", "-threads", str(DECODE_THREADS), "-i", str(path),
+                    "-map", "0:v:0", "-f", "null", "-"], check=True)
+    return Timing(time.perf_counter() - started, _cpu(resource.RUSAGE_CHILDREN) - cpu)
+
+
+def time_sceneline(path: Path) -> tuple[Timing, int]:
+    started, cpu = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
+    found = detect_shots(str(path), threads=DECODE_THREADS)
+    return Timing(time.perf_counter() - started, _cpu(resource.RUSAGE_SELF) - cpu), found.frames
+
+
+def long_files(media: Path, cache: Path, exe: str, codecs: list[str]) -> list[Path]:
+    """One long file per codec, made once into `cache` from the ground-truth videos."""
+    cache.mkdir(parents=True, exist_ok=True)
+    sources = sorted((media / "groundtruth").glob("*.mp4")) * LONG_REPEATS
+    listing = cache / "concat.txt"
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in sources))
+    made = []
+    for codec in codecs:
+        name, encoder = LONG_CODECS[codec]
+        out = cache / name
+        if not out.exists():
+            print(f"making {out} ({codec}) ...", flush=True)
+            partial = out.with_name("partial-" + name)
+            subprocess.run([exe, "-v", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                            "-an", "-vf", "scale=640:360,fps=25", "-pix_fmt", "yuv420p", *encoder, str(partial)],
+                           check=True)
+            partial.rename(out)
+        made.append(out)
+    return made
+
+
+def probe(path: Path) -> tuple[str, int]:
+    """(codec name, frame count by demuxing; no decoding)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for packet in container.demux(stream) if packet.size)
+        return stream.codec_context.name, frames
+
+
+def candidates(media: Path, quick: bool) -> list[Path]:
+    found = sorted((media / "groundtruth").glob("*.mp4"))
+    if quick:
+        return found[:1]
+    found += sorted(p for p in (media / "videos").iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    found += sorted(p for p in (media / "videos" / "derived").iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    return found
+
+
+def measure(paths: list[Path], exe: str, repeats: int, min_frames: int = MIN_FRAMES) -> list[FileRatio]:
+    results = []
+    for path in paths:
+        codec, frames = probe(path)
+        if frames < min_frames:
+            continue
+        ffmpeg_runs, sceneline_runs = [], []
+        for _ in range(max(1, repeats)):  # interleaved: both see the same machine load
+            ffmpeg_runs.append(time_ffmpeg(exe, path))
+            timing, decoded = time_sceneline(path)
+            sceneline_runs.append(timing)
+        r = FileRatio(path.name, codec, decoded, min(ffmpeg_runs, key=lambda t: t.wall_s),
+                      min(sceneline_runs, key=lambda t: t.wall_s))
+        print(f"{r.name} ({r.codec}, {r.frames} frames): wall {r.wall_ratio:.2f}x, CPU {r.cpu_ratio:.2f}x",
+              flush=True)
+        results.append(r)
+    return results
+
+
+def run(media: Path, quick: bool, repeats: int, cache: Path, codecs: list[str]) -> Report:
+    exe = ffmpeg_exe()
+    paths = candidates(media, quick)
+    if not quick:
+        paths += long_files(media, cache, exe, codecs)
+    results = measure(paths, exe, 1 if quick else repeats, 0 if quick else MIN_FRAMES)
+    report = Report(name="detect_vs_decode", title="Shot detection against decoding alone",
+                    intro=__doc__.split("\n\n", 2)[2])
+    report.table(
+        ["file", "codec", "frames", "ffmpeg s", "ffmpeg CPU s", "sceneline s", "sceneline CPU s", "wall ratio",
+         "CPU ratio"],
+        [[r.name, r.codec, r.frames, r.ffmpeg.wall_s, r.ffmpeg.cpu_s, r.sceneline.wall_s, r.sceneline.cpu_s,
+          r.wall_ratio, r.cpu_ratio] for r in results],
+        caption="Per file (ratio = ffmpeg's time / sceneline's; above 1.0, detection is cheaper than decoding)")
+    per_codec = []
+    for codec in sorted({r.codec for r in results}):
+        mine = [r for r in results if r.codec == codec]
+        worst = min(mine, key=lambda r: r.wall_ratio)
+        long_file = next((r for r in mine if r.name.startswith("long_")), None)
+        per_codec.append([codec, len(mine), statistics.median(r.wall_ratio for r in mine), worst.wall_ratio,
+                          worst.name, statistics.median(r.cpu_ratio for r in mine),
+                          min(r.cpu_ratio for r in mine),
+                          f"{long_file.wall_ratio:.2f}x / {long_file.cpu_ratio:.2f}x" if long_file else "-"])
+    report.table(["codec", "files", "median wall ratio", "worst wall ratio", "worst file", "median CPU ratio",
+                  "worst CPU ratio", "long file (wall / CPU)"], per_codec,
+                 caption=f"Per codec (target: >= {TARGET_RATIO}x on every codec's long file)")
+    report.figures.update({"files": [{**asdict(r), "wall_ratio": r.wall_ratio, "cpu_ratio": r.cpu_ratio}
+                                     for r in results],
+                           "repeats": repeats, "decode_threads": DECODE_THREADS})
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "sceneline-bench-media"),
+                        help="Where the long files are made (once) and kept.")
+    parser.add_argument("--codecs", default=",".join(LONG_CODECS), help="Long files to make and measure.")
+    args = parser.parse_args(argv)
+    report = run(args.media, args.quick, args.repeats, Path(args.cache), [c for c in args.codecs.split(",") if c])
+    print(report.write(args.out))
+
+
+if __name__ == "__main__":
+    main()
