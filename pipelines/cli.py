@@ -406,6 +406,15 @@ def _add_scale_commands() -> None:
 _add_scale_commands()
 
 
+def _add_analyze_commands() -> None:
+    from sceneline.pipelines.analyze_cli import register
+
+    register(app)  # `analyze`, `summarize`, `gist`, `ask`, `reel`
+
+
+_add_analyze_commands()
+
+
 # ---- streaming: index on bucket events (pipelines/stream_index.py) -------------------------
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
