@@ -271,3 +271,15 @@ def test_a_reel_of_three_scenes_plays_for_the_sum_of_their_durations(keyed_clip,
     assert result.mode == mode
     assert duration == pytest.approx(expected, abs=0.041 * len(spans))
     assert frames == pytest.approx(expected * 25, abs=len(spans))
+
+
+def test_the_quick_benchmark_scores_chapters_and_answers(tmp_path, media_root):
+    from sceneline.benchmarks import analyze as bench
+
+    bench.main(["--quick", "--out", str(tmp_path), "--media", str(media_root)])
+    figures = json.loads((tmp_path / "analyze.json").read_text())["figures"]
+    video = figures["videos"]["groundtruth/gt_hardcuts.mp4"]
+    assert figures["stand_in"] and video["chapters"] >= 2 and video["questions"] == 3
+    # The stand-in answers only from what it was sent: right answers mean the grounding carried them.
+    assert video["on_screen_correct"] == 3 and video["spoken_correct"] == 3
+    assert "stand-in endpoint" in (tmp_path / "analyze.md").read_text()
