@@ -559,13 +559,13 @@ class Analyzer:
         bounds = [b for b in video.boundaries() if lo <= b <= hi]
         if kind == "chapter":
             task = ("Divide the video into chapters: consecutive parts about one subject each. A chapter "
-                    "starts and ends on scene boundaries; the scene boundaries, in seconds, are: "
-                    f"{', '.join(f'{b:.1f}' for b in bounds)}. Give each chapter a short title and a summary.")
+                    f"starts and ends on scene boundaries; {_boundary_list(bounds, self.settings)}. Give each "
+                    "chapter a short title and a summary.")
             schema, field_name = CHAPTER_SCHEMA, "chapters"
         else:
             task = ("Pick the highlights of the video: its most notable moments, each a span of whole "
-                    "scenes; the scene boundaries, in seconds, are: "
-                    f"{', '.join(f'{b:.1f}' for b in bounds)}. Name each highlight and say why it matters.")
+                    f"scenes; {_boundary_list(bounds, self.settings)}. Name each highlight and say why it "
+                    "matters.")
             schema, field_name = HIGHLIGHT_SCHEMA, "highlights"
         result = self.analyze(video_ref, AnalysisRequest(task, json_schema=schema, **common), kind=kind, extra=extra)
         spans = snap_spans(result.value[field_name], video.boundaries(), lo, hi)
@@ -590,6 +590,15 @@ class Analyzer:
         if "hashtag" in types:
             out["hashtags"] = [h.lstrip("#") for h in value["hashtags"]]
         return out
+
+
+def _boundary_list(bounds: Sequence[float], settings: AnalysisSettings) -> str:
+    """The scene boundaries for the prompt; on a long video, the prompt stays bounded and the
+    times the model gives are snapped afterwards anyway."""
+    listed = ", ".join(f"{b:.1f}" for b in bounds)
+    if len(listed) <= settings.context_tokens * CHARS_PER_TOKEN // 4:
+        return f"the scene boundaries, in seconds, are: {listed}"
+    return "times are moved to the nearest scene boundary (the scenes' times are in the record)"
 
 
 def _usage(result: AnalysisResult) -> dict[str, int]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Body
+from starlette.background import BackgroundTask
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -68,7 +69,9 @@ def api_error(exc: BaseException) -> ApiError:
         return exc
     if isinstance(exc, VideoNotFoundError):
         return ApiError(404, "video_not_found", str(exc))
-    if isinstance(exc, (AnalysisRequestError, ValidationError)):
+    from sceneline.pipelines.reel import ReelError
+
+    if isinstance(exc, (AnalysisRequestError, ValidationError, ReelError)):
         return ApiError(400, "parameter_invalid", str(exc))
     if isinstance(exc, EndpointTimeoutError):
         return ApiError(504, "analyzer_timeout", f"the analyzer did not answer in time: {exc}")
@@ -317,8 +320,13 @@ def build_router(store: Any, open_generator: Callable[[], Generator], *,
                                analyzer=a)
             folder = Path(reel_dir or tempfile.gettempdir())
             out = folder / f"reel-{uuid.uuid4().hex}.mp4"
-            render_reel(video.uri, spans, out)
-            return FileResponse(out, media_type="video/mp4", filename=f"{video.asset_id}-reel.mp4")
+            try:
+                render_reel(video.uri, spans, out)
+            except BaseException:
+                out.unlink(missing_ok=True)
+                raise
+            return FileResponse(out, media_type="video/mp4", filename=f"{video.asset_id}-reel.mp4",
+                                background=BackgroundTask(out.unlink, missing_ok=True))
         return guarded(run)
 
     return router

@@ -11,7 +11,9 @@ import json
 import shutil
 import socket
 import threading
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -136,3 +138,36 @@ def test_tasks_summarize_and_gist_in_twelvelabs_shapes(store):
     assert [(c["start_sec"], c["end_sec"]) for c in chapters["chapters"]] == [(0.0, 4.0), (4.0, 8.0)]
     assert gist["title"] == "T" and gist["hashtags"] == ["b"] and "topics" not in gist
     assert missing.status_code == 404 and missing.json()["code"] == "task_not_found"
+
+
+def test_the_reel_route_renders_chosen_scenes_and_rejects_bad_ones(tmp_path):
+    import av
+    import numpy as np
+
+    from clips import write_video
+    from sceneline.schemas import AnalyzedAsset, MediaAsset, MediaType, ProbeInfo, Scene
+
+    clip = write_video(tmp_path / "clip.mp4", [np.full((96, 128, 3), (i * 5) % 255, np.uint8) for i in range(100)],
+                       options={"g": "25", "keyint_min": "25", "sc_threshold": "0"})
+    asset_id = "55555555-5555-5555-8555-555555555555"
+    local = SceneStore(StoreConfig(path=":memory:", collection="analyze_reels"))
+    local.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "test-model"})
+    local.write_scenes(AnalyzedAsset(
+        asset=MediaAsset(asset_id=asset_id, uri=str(clip), media_type=MediaType.VIDEO, size_bytes=1),
+        probe=ProbeInfo(duration_s=4.0, display_width=128, display_height=96),
+        scenes=[Scene(index=i, start_s=float(i), end_s=float(i + 1), start_frame=25 * i, end_frame=25 * i + 24,
+                      vectors={VISUAL_VECTOR: [1.0, 0, 0, 0]}) for i in range(4)]))
+    with serve(app_for(local, "http://127.0.0.1:9/v1")) as base:
+        ok = httpx.post(f"{base}/reels", json={"video_id": asset_id, "scenes": [0, 2, 3]}, timeout=60)
+        missing = httpx.post(f"{base}/reels", json={"video_id": asset_id, "scenes": [7]})
+        outside = httpx.post(f"{base}/reels", json={"video_id": asset_id, "spans": [{"start": 9, "end": 12}]})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "video/mp4"
+    (tmp_path / "reel.mp4").write_bytes(ok.content)
+    with av.open(str(tmp_path / "reel.mp4")) as container:
+        assert float(container.duration) / av.time_base == pytest.approx(3.0, abs=0.05)
+    assert missing.status_code == 400 and "no scene 7" in missing.json()["message"]
+    assert outside.status_code == 400 and outside.json()["code"] == "parameter_invalid"
+    deadline = time.time() + 5  # served files are removed once sent
+    while list(Path(tempfile.gettempdir()).glob("reel-*.mp4")) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not list(Path(tempfile.gettempdir()).glob("reel-*.mp4"))

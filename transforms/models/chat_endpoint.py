@@ -98,13 +98,15 @@ class ChatEndpoint:
     def close(self) -> None:
         self._client.close()
 
-    def _retrying(self, attempt_once) -> Any:
+    def _retrying(self, attempt_once, *, take_slot: bool = True) -> Any:
         """Run attempt_once() until it returns, retrying transient failures with backoff."""
         delay = self.settings.backoff_s
         last, timed_out = "", False
         for attempt in range(1, self.settings.attempts + 1):
             wait: float | None = None
             try:
+                if not take_slot:  # the caller holds one for longer than the call
+                    return attempt_once()
                 with self._slots:
                     return attempt_once()
             except httpx.TimeoutException as exc:
@@ -145,7 +147,11 @@ class ChatEndpoint:
         """Text deltas of a streamed answer (server-sent events). Connecting is retried; once
         text has arrived, a broken stream is an error (the caller has shown part of it)."""
         body = {**body, "stream": True}
-        context = self._retrying(lambda: self._open_stream(body))
+        with self._slots:  # held while the answer streams: it is one request in flight
+            yield from self._read_stream(self._retrying(lambda: self._open_stream(body), take_slot=False))
+
+    @staticmethod
+    def _read_stream(context: "_Opened") -> Iterator[str]:
         with context as response:
             for line in response.iter_lines():
                 if not line.startswith("data:"):
