@@ -28,6 +28,11 @@ Collection = typer.Option("scenes", "--collection", envvar="SCENELINE_COLLECTION
 JsonOut = typer.Option(False, "--json", help="Print one machine-readable JSON document.")
 Offline = typer.Option(False, "--offline", envvar="SCENELINE_OFFLINE",
                        help="Never reach for a model hub (missing weights fail at once).")
+Transcriber = typer.Option(None, "--transcriber", envvar="SCENELINE_TRANSCRIBER",
+                           help="Speech model (faster-whisper): a name (tiny.en, the bundled default; small, "
+                                "large-v3, distil-large-v3, ...), a CTranslate2 folder, gs://prefix/, or 'none'.")
+Language = typer.Option(None, "--language", help="Spoken language (ISO code); default: detected where the "
+                                                 "model can (English-only models: en).")
 
 
 # Limits on one asset (schemas/limits.py); None leaves the option's default.
@@ -77,11 +82,15 @@ def _store_argv(qdrant_path: str | None, qdrant_url: str | None, api_key: str | 
 
 
 def _understanding_argv(captioner: str, ocr: bool, text_model: str, category: str, captioner_url: str | None,
-                        concurrency: int, timeout: float) -> list[str]:
+                        concurrency: int, timeout: float, transcriber: str | None = None,
+                        language: str | None = None) -> list[str]:
     argv = [f"--captioner={captioner}", f"--text_model={text_model}", f"--category={category}",
             f"--captioner_concurrency={concurrency}", f"--captioner_timeout={timeout}"]
     if captioner_url:
         argv.append(f"--captioner_url={captioner_url}")
+    # None leaves the pipeline's default (transforms/models/transcriber.py).
+    argv += [f"--transcriber={transcriber}"] if transcriber else []
+    argv += [f"--language={language}"] if language else []
     return argv + ([] if ocr else ["--no_ocr"])
 
 
@@ -146,6 +155,8 @@ def index(
     captioner_concurrency: int = typer.Option(4, "--captioner-concurrency", min=1,
                                               help="Endpoint requests in flight per worker process."),
     captioner_timeout: float = typer.Option(120.0, "--captioner-timeout", help="Seconds to wait for one answer."),
+    transcriber: Optional[str] = Transcriber,
+    language: Optional[str] = Language,
     thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
     dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter", help="Dead-letter folder or prefix."),
     runner: str = typer.Option("FnApiRunner", "--runner", help="Beam runner (FnApiRunner, DaskRunner, DataflowRunner, ...)."),
@@ -176,7 +187,7 @@ def index(
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
     ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
-                            captioner_timeout) + (["--offline"] if offline else []) \
+                            captioner_timeout, transcriber, language) + (["--offline"] if offline else []) \
         + ([f"--dask_workers={dask_workers}"] if dask_workers else []) + (["--resume"] if resume else []) \
         + _limits_argv(max_bytes=max_bytes, max_duration_s=max_duration_s, max_pixels=max_pixels,
                        max_frames=max_frames, asset_time_budget_s=asset_time_budget_s) + beam_flags + list(ctx.args)
@@ -227,7 +238,11 @@ def search(
     limit: int = typer.Option(10, "--limit", min=1, max=1000, help="Hits (or videos, grouped) per page."),
     page: int = typer.Option(1, "--page", min=1, help="Page of results (1 is the best)."),
     modality: str = typer.Option("visual,text", "--modality",
-                                 help="Vectors to search: visual, text, or both (fused by reciprocal rank)."),
+                                 help="What to search: visual, text, transcription (speech segments), or "
+                                      "several (fused by reciprocal rank)."),
+    transcription_options: str = typer.Option("lexical,semantic", "--transcription-options",
+                                              help="How transcription matches: lexical (the words), semantic "
+                                                   "(their meaning), or both fused."),
     filter_json: Optional[str] = typer.Option(None, "--filter",
                                               help='TwelveLabs-style filter, e.g. \'{"duration": {"gte": 60}}\'.'),
     group_by: str = typer.Option("clip", "--group-by", help="clip (a flat list) or video (best clips per video)."),
@@ -249,6 +264,7 @@ def search(
 
     def do_search():
         request = SearchRequest(text=query, image_path=image, limit=limit, page=page, modalities=modality,
+                                transcription_options=transcription_options,
                                 filter=parse_filter_text(filter_json), group_by=group_by, group_size=group_size,
                                 threshold=parse_threshold(threshold))
         store = _open_store(qdrant_path, qdrant_url, qdrant_api_key, collection)
@@ -268,7 +284,8 @@ def search(
     ranked = ([(f"{first + i}.{j + 1}", h) for i, g in enumerate(result.groups) for j, h in enumerate(g.clips)]
               if result.groups is not None else [(str(first + i), h) for i, h in enumerate(result.hits)])
     for rank, h in ranked:
-        said = " | ".join(x for x in (h.description, ", ".join(h.tags), (h.visible_text or "").replace("\n", " ")) if x)
+        said = " | ".join(x for x in (h.description, ", ".join(h.tags), (h.visible_text or "").replace("\n", " "),
+                                      f'"{h.transcript}"' if h.transcript else "") if x)
         table.add_row(rank, f"{h.score:.4f}", h.filename, str(h.scene_index), f"{h.start_s:.2f}-{h.end_s:.2f}",
                       said[:120], h.thumbnail_uri or "")
     out.print(table)
@@ -415,6 +432,15 @@ def _add_analyze_commands() -> None:
 _add_analyze_commands()
 
 
+def _add_transcript_command() -> None:
+    from sceneline.pipelines.transcript_cli import register
+
+    register(app)  # `transcript ASSET_ID`
+
+
+_add_transcript_command()
+
+
 # ---- streaming: index on bucket events (pipelines/stream_index.py) -------------------------
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -439,6 +465,8 @@ def stream(
                                                 help="As for `index`."),
     captioner_concurrency: int = typer.Option(4, "--captioner-concurrency", min=1, help="As for `index`."),
     captioner_timeout: float = typer.Option(120.0, "--captioner-timeout", help="As for `index`."),
+    transcriber: Optional[str] = Transcriber,
+    language: Optional[str] = Language,
     thumbnails: str = typer.Option(".sceneline/thumbnails", "--thumbnails", help="Thumbnail folder or gs:// prefix."),
     dead_letter: str = typer.Option(".sceneline/dead_letters", "--dead-letter",
                                     help="Dead-letter folder, gs:// prefix, or Pub/Sub topic projects/P/topics/T."),
@@ -465,7 +493,7 @@ def stream(
         f"--visual_model={visual_model}", f"--detector={detector}", f"--thumbnails={thumbnails}",
         f"--dead_letter={dead_letter}", f"--runner={runner}",
     ] + _understanding_argv(captioner, ocr, text_model, category, captioner_url, captioner_concurrency,
-                            captioner_timeout) + (["--offline"] if offline else []) \
+                            captioner_timeout, transcriber, language) + (["--offline"] if offline else []) \
         + _limits_argv(max_bytes=max_bytes, max_duration_s=max_duration_s, max_pixels=max_pixels,
                        max_frames=max_frames, asset_time_budget_s=asset_time_budget_s) + list(ctx.args)
     _run_guarded(stream_until_stopped, argv, as_json=json_out, label=subscription)

@@ -15,6 +15,7 @@ from sceneline.transforms.models.caption_prompt import CATEGORIES, DEFAULT_CATEG
 from sceneline.transforms.models.caption_spec import DEFAULT_CAPTIONER, RESPONSE_FORMATS, CaptionerConfig, EndpointSettings
 from sceneline.transforms.models.ocr import OcrConfig
 from sceneline.transforms.models.text_model import DEFAULT_TEXT_MODEL
+from sceneline.transforms.models.transcriber import DEFAULT_TRANSCRIBER, TranscriberConfig
 
 DEFAULT_HOME = ".sceneline"
 DEFAULT_RUNNER = "FnApiRunner"
@@ -113,6 +114,11 @@ def _add_understanding_args(parser) -> None:
     g.add_argument("--ocr_min_confidence", type=float, default=OcrConfig.min_confidence)
     g.add_argument("--text_model", default=DEFAULT_TEXT_MODEL,
                    help="Sentence model for the `text` vector: a name or hub id, a path, gs://prefix/, or 'none'.")
+    g.add_argument("--transcriber", default=DEFAULT_TRANSCRIBER,
+                   help="Speech model (faster-whisper): a name (tiny.en, small, large-v3, ...), a hub id, a "
+                        "CTranslate2 folder, gs://prefix/, or 'none'.")
+    g.add_argument("--language", default=None,
+                   help="Spoken language (ISO code, e.g. en); default: detected where the model can.")
 
 
 # ---- the streaming index (`sceneline stream`, pipelines/stream_index.py) ------------------------
@@ -167,7 +173,10 @@ def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
         max_new_tokens=o.captioner_max_tokens, batch_scenes=o.caption_batch_scenes, device=o.model_device,
         num_threads=o.torch_threads or None)
     ocr = OcrConfig(min_confidence=o.ocr_min_confidence) if o.ocr else None
-    return UnderstandingConfig(captioner=captioner, ocr=ocr, text_model=o.text_model, device=o.model_device)
+    transcriber = TranscriberConfig(spec=o.transcriber, language=o.language or None, device=o.model_device,
+                                    cpu_threads=o.torch_threads or 0)
+    return UnderstandingConfig(captioner=captioner, ocr=ocr, text_model=o.text_model, device=o.model_device,
+                               transcriber=transcriber)
 
 def store_config_from(opts: PipelineOptions) -> StoreConfig:
     o = opts.view_as(SceneLineOptions)

@@ -3,10 +3,12 @@
     text        -> `visual` (CLIP text tower) and `text` (sentence model) vectors
     image       -> `visual` (CLIP image tower)
     text+image  -> `visual` (normalised sum of both towers) and `text` (the words)
+    transcription (asked for by name) -> speech segments, on their own time ranges: the query's
+                   words (lexical) and its meaning (the segments' `text` vectors), fused
 
 With more than one vector the rankings are fused with reciprocal-rank fusion in Qdrant's query
-API (a prefetch per vector). `search` is the one entry point; the CLI, a streaming pipeline and
-an HTTP server all call it.
+API (a prefetch per vector); transcription hits join scene hits by the same fusion. `search` is
+the one entry point; the CLI, a streaming pipeline and an HTTP server all call it.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import numpy as np
 from sceneline.pipelines.filters import translate_filter
 from sceneline.schemas import SearchGroup, SearchHit, SearchPage, SearchRequest
 from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
+from sceneline.schemas.search import TRANSCRIPTION
 from sceneline.transforms.models.clip_model import ClipModel, load_clip
 from sceneline.transforms.io.media_io import open_for_read
 from sceneline.transforms.models.model_spec import parse_clip_spec, preflight, set_offline
 from sceneline.transforms.store.scene_store import SceneStore
 from sceneline.transforms.models.text_model import load_text_encoder
+from sceneline.transforms.store.speech_ranking import fuse_rrf
 
 
 class SearchError(RuntimeError):
@@ -117,11 +121,66 @@ def _group(hits: list[SearchHit]) -> SearchGroup:
                        media_type=best.media_type, score=best.score, clips=hits)
 
 
+def _speech_vector(request: SearchRequest, models: dict[str, str], *, offline: bool,
+                   device: str) -> list[float] | None:
+    """The query's `text` vector for semantic transcription search (None: lexical only)."""
+    options = request.transcription_options
+    if not request.text:
+        raise SearchError("the transcription modality needs query text")
+    if "semantic" not in options:
+        return None
+    if TEXT_VECTOR not in models:
+        if "lexical" in options:
+            return None  # the index has no sentence vectors: the words alone
+        raise SearchError("this index has no text vectors (built with --text-model none); "
+                          "search transcription with lexical matching")
+    if offline:
+        set_offline()
+    return load_text_encoder(models[TEXT_VECTOR], device).embed([request.text])[0].tolist()
+
+
+def search_speech(store: SceneStore, request: SearchRequest, *, wanted: int, offline: bool = False,
+                  device: str = "cpu", models: dict[str, str] | None = None) -> list[SearchHit]:
+    """The best `wanted` speech segments for a request (transcription hits), best first."""
+    models = index_models(store) if models is None else models
+    vector = _speech_vector(request, models, offline=offline, device=device)
+    return store.query_speech(request.text, vector, limit=wanted, query_filter=translate_filter(request.filter),
+                              lexical="lexical" in request.transcription_options,
+                              threshold=request.threshold_for(TEXT_VECTOR) if vector is not None else None)
+
+
+def _hit_key(hit: SearchHit) -> tuple:
+    return hit.asset_id, hit.segment_index if hit.segment_index is not None else -1, hit.scene_index
+
+
+def _with_speech(store: SceneStore, request: SearchRequest, models: dict[str, str], scene_hits: list[SearchHit], *,
+                 wanted: int, offline: bool, device: str) -> list[SearchHit]:
+    """Scene hits (may be none) and transcription hits in one ranking, by reciprocal rank."""
+    speech_hits = search_speech(store, request, wanted=wanted, offline=offline, device=device, models=models)
+    if not scene_hits:
+        return speech_hits
+    by_key = {_hit_key(h): h for h in scene_hits + speech_hits}
+    fused = fuse_rrf([[_hit_key(h) for h in scene_hits], [_hit_key(h) for h in speech_hits]])
+    return [by_key[key].model_copy(update={"score": score}) for key, score in fused]
+
+
+def _group_hits(hits: list[SearchHit], group_size: int) -> list[list[SearchHit]]:
+    groups: dict[str, list[SearchHit]] = {}
+    for hit in hits:
+        clips = groups.setdefault(hit.asset_id, [])
+        if len(clips) < group_size:
+            clips.append(hit)
+    return list(groups.values())
+
+
 def search(store: SceneStore, request: SearchRequest, *, visual_model: str | None = None,
            offline: bool = False, device: str = "cpu") -> SearchPage:
     """One page of results for a request (raises SearchError or FilterError when it cannot run)."""
     query_filter = translate_filter(request.filter)
     models = index_models(store)
+    if TRANSCRIPTION in request.modalities:
+        return _search_with_speech(store, request, models, visual_model=visual_model, offline=offline,
+                                   device=device)
     if visual_model:
         models[VISUAL_VECTOR] = visual_model
     chosen = _chosen_vectors(request, models)
@@ -139,6 +198,32 @@ def search(store: SceneStore, request: SearchRequest, *, visual_model: str | Non
                           has_more=len(found) > skip + request.limit, **page)
     hits = store.query_scenes(vectors, limit=request.limit + 1, offset=skip, **common)
     return SearchPage(hits=hits[:request.limit], has_more=len(hits) > request.limit, **page)
+
+
+def _search_with_speech(store: SceneStore, request: SearchRequest, models: dict[str, str], *,
+                        visual_model: str | None, offline: bool, device: str) -> SearchPage:
+    """Transcription alone, or with scene modalities fused in (ranked here, then paged)."""
+    skip = (request.page - 1) * request.limit
+    grouped = request.group_by == "video"
+    # Groups need the ranking deep enough to fill every video's clips on this page.
+    wanted = (skip + request.limit + 1) * (request.group_size if grouped else 1)
+    scene_modalities = tuple(m for m in request.modalities if m != TRANSCRIPTION)
+    scene_hits: list[SearchHit] = []
+    searched: tuple[str, ...] = ()
+    if scene_modalities:
+        scenes_request = request.model_copy(update={"modalities": scene_modalities, "page": 1,
+                                                    "group_by": "clip", "limit": min(wanted, 1000)})
+        scene_page = search(store, scenes_request, visual_model=visual_model, offline=offline, device=device)
+        scene_hits, searched = scene_page.hits, scene_page.modalities
+    hits = _with_speech(store, request, models, scene_hits, wanted=wanted, offline=offline, device=device)
+    page = dict(page=request.page, modalities=(*searched, TRANSCRIPTION), fused=bool(scene_modalities) or
+                set(request.transcription_options) == {"lexical", "semantic"})
+    if grouped:
+        found = _group_hits(hits, request.group_size)
+        groups = [_group(clips) for clips in found[skip:skip + request.limit]]
+        return SearchPage(hits=[h for g in groups for h in g.clips], groups=groups,
+                          has_more=len(found) > skip + request.limit, **page)
+    return SearchPage(hits=hits[skip:skip + request.limit], has_more=len(hits) > skip + request.limit, **page)
 
 
 def search_scenes(store: SceneStore, request: SearchRequest, *, visual_model: str | None = None,

@@ -1,7 +1,9 @@
-"""Scene understanding in a pipeline: visible text, then captions, then text vectors.
+"""Scene understanding in a pipeline: visible text, captions, spoken words, then text vectors.
 
-    (key, AnalyzedAsset) -> OCR (keyframes) -> captioner (one keyframe a scene) -> text embedding
-        -> (key, AnalyzedAsset) with description, tags, visible text and a `text` vector
+    (key, AnalyzedAsset) -> OCR (keyframes) -> captioner (one keyframe a scene) -> transcriber (audio)
+        -> text embedding
+        -> (key, AnalyzedAsset) with description, tags, visible text, transcript, speech segments
+           and `text` vectors (of scenes and of speech segments)
 
 Shared by the batch pipeline and a streaming one: both build an UnderstandingConfig from their
 options, preflight it before any work, and add the stages with `add_understanding`.
@@ -21,6 +23,14 @@ from sceneline.transforms.models.embed_text import TextEmbeddingHandler, attach_
 from sceneline.transforms.models.enrich import EnrichAssets
 from sceneline.transforms.models.ocr import OcrConfig, OcrHandler, attach_visible_text, keyframe_images
 from sceneline.transforms.models.text_model import TextModelSpec, preflight_text_model
+from sceneline.transforms.models.transcriber import (
+    TranscriberConfig,
+    TranscriberSpec,
+    TranscriptionHandler,
+    attach_transcript,
+    audio_sources,
+    preflight_transcriber,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class UnderstandingConfig:
     captioner: CaptionerConfig | None = None  # None or spec "none": no descriptions or tags
     ocr: OcrConfig | None = None  # None: no visible text
     text_model: str | None = None  # None or "none": no text vectors
+    transcriber: TranscriberConfig | None = None  # None or spec "none": no transcripts
     device: str = "cpu"
     text_batch: int = 64
     max_batch_duration_secs: int | None = None  # streaming: bound how long a batch waits
@@ -40,6 +51,7 @@ class UnderstandingModels:
     captioner: CaptionerSpec | None
     ocr: bool
     text: tuple[TextModelSpec, int] | None  # (spec, dim)
+    transcriber: TranscriberSpec | None = None
 
     @property
     def text_spec(self) -> str | None:
@@ -54,7 +66,8 @@ def preflight_understanding(config: UnderstandingConfig, *, offline: bool = Fals
         from sceneline.transforms.models.ocr import OcrEngine
 
         OcrEngine(config.ocr)  # the weights are in the wheel: this fails only if it is not installed
-    return UnderstandingModels(captioner=captioner, ocr=config.ocr is not None, text=text)
+    transcriber = preflight_transcriber(config.transcriber, offline=offline)
+    return UnderstandingModels(captioner=captioner, ocr=config.ocr is not None, text=text, transcriber=transcriber)
 
 
 def add_understanding(assets: beam.PCollection, config: UnderstandingConfig,
@@ -75,6 +88,12 @@ def add_understanding(assets: beam.PCollection, config: UnderstandingConfig,
             functools.partial(scene_images, default_category=category),
             functools.partial(attach_captions, spec=models.captioner.raw, default_category=category),
             FailureStage.CAPTION)
+        failures.append(failed)
+    if models.transcriber is not None and config.transcriber is not None:
+        # Before the text vectors: speech segments get theirs in the same stage as scenes.
+        assets, failed = assets | "Transcribe" >> EnrichAssets(
+            TranscriptionHandler(config.transcriber, max_batch_duration_secs=batch_wait), audio_sources,
+            functools.partial(attach_transcript, spec=models.transcriber.raw), FailureStage.TRANSCRIBE)
         failures.append(failed)
     if models.text_spec is not None:
         spec = models.text_spec

@@ -22,6 +22,7 @@ class FailureStage(str, Enum):
     OCR = "ocr"
     CAPTION = "caption"
     EMBED_TEXT = "embed_text"
+    TRANSCRIBE = "transcribe"
     THUMBNAILS = "thumbnails"
     WRITE = "write"
     EVENT = "event"  # a bucket event message that could not be read

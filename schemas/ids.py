@@ -32,6 +32,11 @@ def scene_point_id(asset_id: str, scene_index: int) -> str:
     return str(uuid.uuid5(uuid.UUID(asset_id), f"scene:{scene_index}"))
 
 
+def speech_point_id(asset_id: str, segment_index: int) -> str:
+    """Qdrant point id of one speech segment of one asset."""
+    return str(uuid.uuid5(uuid.UUID(asset_id), f"speech:{segment_index}"))
+
+
 def asset_point_id(asset_id: str) -> str:
     """Qdrant point id of an asset's status record (the asset id is already a UUID)."""
     return str(uuid.UUID(asset_id))

@@ -1,7 +1,8 @@
 """How sceneline lays out its index in Qdrant.
 
 One store holds the whole index: a scenes collection with named vectors and a payload per
-scene, and a companion assets collection (no vectors) with each asset's status record.
+scene, a companion assets collection (no vectors) with each asset's status record, and a
+speech collection with one point per speech segment (its `text` vector, its words and times).
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ ASSET_PAYLOAD_INDEXES: dict[str, str] = {
     "run_id": "keyword",
 }
 
+# Speech segments: filtered by asset and time; `text` also gets a full-text index (lexical search).
+SPEECH_PAYLOAD_INDEXES: dict[str, str] = {
+    "asset_id": "keyword",
+    "uri": "keyword",
+    "segment_index": "integer",
+    "start_s": "float",
+    "end_s": "float",
+    "text": "text",
+}
+
 
 @dataclass(frozen=True)
 class CollectionNames:
@@ -44,3 +55,7 @@ class CollectionNames:
     @property
     def assets(self) -> str:
         return f"{self.scenes}_assets"
+
+    @property
+    def speech(self) -> str:
+        return f"{self.scenes}_speech"

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from sceneline.schemas.assets import MediaAsset, ProbeInfo
+from sceneline.schemas.speech import SpeechSegment
 
 
 class TransitionKind(str, Enum):
@@ -62,6 +63,7 @@ class AnalyzedAsset(BaseModel):
     probe: ProbeInfo
     scenes: list[Scene]
     models: dict[str, str] = Field(default_factory=dict)  # vector name -> model spec used
+    speech: list[SpeechSegment] = Field(default_factory=list)  # filled in by the transcriber stage
 
     @property
     def keyframe_count(self) -> int:

@@ -6,7 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-MODALITIES = ("visual", "text")
+MODALITIES = ("visual", "text")  # the default: both scene vectors
+TRANSCRIPTION = "transcription"  # speech segments, on their own time ranges
+ALL_MODALITIES = (*MODALITIES, TRANSCRIPTION)
+# How transcription matches, as TwelveLabs' `transcription_options`: the words, their meaning, or both fused.
+TRANSCRIPTION_OPTIONS = ("lexical", "semantic")
 
 
 class SearchRequest(BaseModel):
@@ -16,6 +20,7 @@ class SearchRequest(BaseModel):
     filter: dict[str, Any] | None = None  # TwelveLabs' syntax; see pipelines/filters.py
     # Which vectors to search; with both, their rankings are fused (reciprocal rank fusion).
     modalities: tuple[str, ...] = MODALITIES
+    transcription_options: tuple[str, ...] = TRANSCRIPTION_OPTIONS
     group_by: Literal["clip", "video"] = "clip"
     group_size: int = Field(default=3, ge=1, le=100)  # clips per video when grouped
     # Least cosine similarity a hit needs: one number for every modality, or one per modality.
@@ -34,9 +39,21 @@ class SearchRequest(BaseModel):
         if isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v]
         chosen = tuple(dict.fromkeys(value))
-        unknown = [m for m in chosen if m not in MODALITIES]
+        unknown = [m for m in chosen if m not in ALL_MODALITIES]
         if unknown or not chosen:
-            raise ValueError(f"modalities are {', '.join(MODALITIES)} (got {', '.join(unknown) or 'none'})")
+            raise ValueError(f"modalities are {', '.join(ALL_MODALITIES)} (got {', '.join(unknown) or 'none'})")
+        return chosen
+
+    @field_validator("transcription_options", mode="before")
+    @classmethod
+    def _known_transcription_options(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        chosen = tuple(dict.fromkeys(value))
+        unknown = [o for o in chosen if o not in TRANSCRIPTION_OPTIONS]
+        if unknown or not chosen:
+            raise ValueError(f"transcription options are {', '.join(TRANSCRIPTION_OPTIONS)} "
+                             f"(got {', '.join(unknown) or 'none'})")
         return chosen
 
     @field_validator("threshold")
@@ -66,6 +83,8 @@ class SearchHit(BaseModel):
     tags: list[str] = Field(default_factory=list)
     visible_text: str | None = None
     text_regions: list[dict[str, Any]] = Field(default_factory=list)
+    transcript: str | None = None  # the words said in [start_s, end_s)
+    segment_index: int | None = None  # transcription hits: the speech segment (scene_index: where it starts)
     payload: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 

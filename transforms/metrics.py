@@ -17,6 +17,7 @@ INFERENCE_NAMESPACES = {
     "ocr": "sceneline_ocr",
     "caption": "sceneline_caption",
     "text_embedding": "sceneline_text_embedding",
+    "transcribe": "sceneline_transcribe",
 }
 
 

@@ -21,6 +21,7 @@ from sceneline.schemas import (
     MediaAsset,
 )
 from sceneline.schemas.failures import is_retryable
+from sceneline.schemas.speech import TRANSCRIBER_MODEL_KEY
 from sceneline.transforms.media.keyframes import thumbnail_jpeg
 from sceneline.transforms.io.media_io import join, write_bytes
 from sceneline.transforms.metrics import timed
@@ -114,7 +115,7 @@ class MarkStatus(StoreDoFn):
 
 
 class WriteToIndex(StoreDoFn):
-    """Upsert an asset's scenes, retire older versions at the same URI, mark it indexed.
+    """Upsert an asset's scenes (and speech segments), retire older versions at the same URI, mark it indexed.
 
     Outputs the asset's final AssetRecord; a write that keeps failing goes to `failed`. An
     asset removed while it was being processed (its object deleted, or replaced by a newer
@@ -130,6 +131,8 @@ class WriteToIndex(StoreDoFn):
                 return
             with timed("write"):
                 written = with_retries(lambda: self._store.write_scenes(analyzed))
+                if TRANSCRIBER_MODEL_KEY in analyzed.models:  # this run transcribed: its segments replace any old
+                    with_retries(lambda: self._store.write_speech(analyzed))
                 with_retries(lambda: self._store.supersede(asset.uri, asset.asset_id, self._run_id,
                                                            asset.generation))
                 record = AssetRecord(

@@ -25,8 +25,8 @@ def scene_text(scene: Scene) -> str:
 
 
 def scene_texts(analyzed: AnalyzedAsset) -> list[str]:
-    """The texts to embed, one per scene that has any."""
-    return [text for scene in analyzed.scenes if (text := scene_text(scene))]
+    """The texts to embed: one per scene that has any, then one per speech segment."""
+    return [text for scene in analyzed.scenes if (text := scene_text(scene))] + [s.text for s in analyzed.speech]
 
 
 class TextEmbeddingHandler(ItemsHandler):
@@ -55,4 +55,6 @@ def attach_text_vectors(analyzed: AnalyzedAsset, vectors: np.ndarray, spec: str)
         if scene_text(scene):
             scene = scene.model_copy(update={"vectors": {**scene.vectors, TEXT_VECTOR: next(rows).tolist()}})
         scenes.append(scene)
-    return analyzed.model_copy(update={"scenes": scenes, "models": {**analyzed.models, TEXT_VECTOR: spec}})
+    speech = [segment.model_copy(update={"vector": next(rows).tolist()}) for segment in analyzed.speech]
+    return analyzed.model_copy(update={"scenes": scenes, "speech": speech,
+                                       "models": {**analyzed.models, TEXT_VECTOR: spec}})

@@ -17,12 +17,16 @@ from qdrant_client import QdrantClient, models
 
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, SearchHit, scene_point_id
 from sceneline.schemas.assets import utc_now
-from sceneline.schemas.ids import asset_point_id
+from sceneline.schemas.ids import asset_point_id, speech_point_id
 from sceneline.schemas.qdrant_layout import (
     ASSET_PAYLOAD_INDEXES,
     SCENE_PAYLOAD_INDEXES,
+    SPEECH_PAYLOAD_INDEXES,
+    TEXT_VECTOR,
     CollectionNames,
 )
+from sceneline.schemas.speech import SpeechSegment
+from sceneline.transforms.store.speech_ranking import fuse_rrf, rank_lexical
 
 DEFAULT_COLLECTION = "scenes"
 DEFAULT_LOCAL_PATH = ".sceneline/qdrant"
@@ -31,6 +35,8 @@ _SCHEMA_TYPES = {
     "keyword": models.PayloadSchemaType.KEYWORD,
     "integer": models.PayloadSchemaType.INTEGER,
     "float": models.PayloadSchemaType.FLOAT,
+    "text": models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD,
+                                   lowercase=True),
 }
 
 
@@ -116,12 +122,9 @@ def _match(field: str, value: Any) -> models.FieldCondition:
 
 
 def scene_payload(analyzed: AnalyzedAsset, scene_index: int) -> dict[str, Any]:
-    a, p, s = analyzed.asset, analyzed.probe, analyzed.scenes[scene_index]
+    s = analyzed.scenes[scene_index]
     return {
-        "asset_id": a.asset_id,
-        "uri": a.uri,
-        "filename": a.filename,
-        "media_type": a.media_type.value,
+        **asset_fields(analyzed),
         "scene_index": s.index,
         "scene_count": len(analyzed.scenes),
         "start_s": s.start_s,
@@ -131,6 +134,19 @@ def scene_payload(analyzed: AnalyzedAsset, scene_index: int) -> dict[str, Any]:
         "transition_in": s.transition_in.value,
         "keyframe_s": [k.time_s for k in s.keyframes],
         "thumbnail_uri": s.thumbnail_uri,
+        "models": analyzed.models,
+        **s.enrichment,
+    }
+
+
+def asset_fields(analyzed: AnalyzedAsset) -> dict[str, Any]:
+    """What scenes and speech segments both carry of their asset, so the same filters apply."""
+    a, p = analyzed.asset, analyzed.probe
+    return {
+        "asset_id": a.asset_id,
+        "uri": a.uri,
+        "filename": a.filename,
+        "media_type": a.media_type.value,
         # Asset-level fields at the top level, so filters read like TwelveLabs' ({"duration": ...}).
         "duration": p.duration_s,
         "width": p.display_width,
@@ -141,9 +157,14 @@ def scene_payload(analyzed: AnalyzedAsset, scene_index: int) -> dict[str, Any]:
         "size_bytes": a.size_bytes,
         "generation": a.generation,
         "metadata": a.user_metadata,
-        "models": analyzed.models,
-        **s.enrichment,
     }
+
+
+def speech_payload(analyzed: AnalyzedAsset, segment: SpeechSegment) -> dict[str, Any]:
+    starts_in = [s.index for s in analyzed.scenes if s.start_s <= segment.start_s]
+    return {**asset_fields(analyzed), **segment.to_payload(analyzed.asset.asset_id, analyzed.asset.uri,
+                                                           analyzed.asset.filename),
+            "scene_index": starts_in[-1] if starts_in else 0}
 
 
 class SceneStore:
@@ -175,6 +196,12 @@ class SceneStore:
             if not self._client.collection_exists(self.names.assets):
                 self._client.create_collection(self.names.assets, vectors_config={})
                 self._create_payload_indexes(self.names.assets, ASSET_PAYLOAD_INDEXES)
+            if not self._client.collection_exists(self.names.speech):
+                # Segments carry the scenes' sentence-model vector; without one, lexical search only.
+                text = {TEXT_VECTOR: models.VectorParams(size=vector_dims[TEXT_VECTOR], distance=models.Distance.COSINE)
+                        } if TEXT_VECTOR in vector_dims else {}
+                self._client.create_collection(self.names.speech, vectors_config=text)
+                self._create_payload_indexes(self.names.speech, SPEECH_PAYLOAD_INDEXES)
 
     def _create_payload_indexes(self, collection: str, fields: dict[str, str]) -> None:
         with warnings.catch_warnings():
@@ -233,9 +260,71 @@ class SceneStore:
         return len(points)
 
     def delete_scenes(self, asset_id: str) -> None:
+        """Remove an asset's scenes and its speech segments."""
         with self._lock:
             self._client.delete(self.names.scenes, models.FilterSelector(
                 filter=models.Filter(must=[_match("asset_id", asset_id)])), wait=True)
+            if self._client.collection_exists(self.names.speech):
+                self._client.delete(self.names.speech, models.FilterSelector(
+                    filter=models.Filter(must=[_match("asset_id", asset_id)])), wait=True)
+
+    # ---- speech segments -----------------------------------------------------------------
+    def write_speech(self, analyzed: AnalyzedAsset) -> int:
+        """Upsert an asset's speech segments (deterministic ids: redelivery rewrites the same
+        points) and drop segments a previous run made beyond the current count."""
+        asset_id = analyzed.asset.asset_id
+        points = [models.PointStruct(id=speech_point_id(asset_id, seg.index),
+                                     vector={TEXT_VECTOR: seg.vector} if seg.vector is not None else {},
+                                     payload=speech_payload(analyzed, seg))
+                  for seg in analyzed.speech]
+        with self._lock:
+            if not self._client.collection_exists(self.names.speech):
+                return 0  # an index made before speech was stored: `ensure_collections` adds it
+            for chunk in iter_chunks(points, UPSERT_CHUNK):
+                self._client.upsert(self.names.speech, chunk, wait=True)
+            self._client.delete(self.names.speech, models.FilterSelector(filter=models.Filter(must=[
+                _match("asset_id", asset_id),
+                models.FieldCondition(key="segment_index", range=models.Range(gte=len(points))),
+            ])), wait=True)
+        return len(points)
+
+    def speech_of(self, asset_id: str) -> list[SpeechSegment]:
+        """An asset's speech segments in time order (empty: no speech, or not transcribed)."""
+        payloads = self._scroll(self.names.speech, models.Filter(must=[_match("asset_id", asset_id)]))
+        return sorted((SpeechSegment.from_payload(p.payload) for p in payloads), key=lambda s: s.index)
+
+    def query_speech(self, text: str, vector: list[float] | None, *, limit: int, offset: int = 0,
+                     query_filter: models.Filter | None = None, lexical: bool = True,
+                     threshold: float | None = None) -> list[SearchHit]:
+        """Speech segments for a query, best first: the query's words (lexical, `text` given
+        and `lexical`), its meaning (`vector`), or both fused by reciprocal rank."""
+        depth = min(max(PREFETCH_MIN, PREFETCH_FACTOR * (offset + limit)), PREFETCH_MAX)
+        rankings: list[list[str]] = []
+        found: dict[str, tuple[dict[str, Any], float]] = {}
+        with self._lock:
+            if not self._client.collection_exists(self.names.speech):
+                return []
+            if vector is not None:
+                result = self._client.query_points(self.names.speech, query=vector, using=TEXT_VECTOR, limit=depth,
+                                                   query_filter=query_filter, score_threshold=threshold,
+                                                   with_payload=True)
+                rankings.append([str(p.id) for p in result.points])
+                found.update({str(p.id): (p.payload, p.score) for p in result.points})
+            if lexical and text:
+                words = models.FieldCondition(key="text", match=models.MatchTextAny(text_any=text))
+                flt = models.Filter(must=[words, *([query_filter] if query_filter else [])])
+                points, _next = self._client.scroll(self.names.speech, scroll_filter=flt, limit=depth,
+                                                    with_payload=True, with_vectors=False)
+                by_payload = {id(p.payload): str(p.id) for p in points}
+                ranked = rank_lexical(text, [p.payload for p in points])
+                rankings.append([by_payload[id(payload)] for payload, _score in ranked])
+                for payload, score in ranked:
+                    found.setdefault(by_payload[id(payload)], (payload, score))
+        if len(rankings) == 1:
+            ordered = [(point_id, found[point_id][1]) for point_id in rankings[0]]
+        else:
+            ordered = fuse_rrf(rankings)
+        return [speech_hit(found[point_id][0], score) for point_id, score in ordered[offset:offset + limit]]
 
     def count_scenes(self, asset_id: str | None = None) -> int:
         flt = models.Filter(must=[_match("asset_id", asset_id)]) if asset_id else None
@@ -377,6 +466,17 @@ def hit_from_point(payload: dict[str, Any], score: float) -> SearchHit:
         thumbnail_uri=payload.get("thumbnail_uri"), payload=payload,
         description=payload.get("description"), tags=payload.get("tags") or [],
         visible_text=payload.get("visible_text"), text_regions=payload.get("text_regions") or [],
+        transcript=payload.get("transcript"),
+    )
+
+
+def speech_hit(payload: dict[str, Any], score: float) -> SearchHit:
+    """A transcription hit: a speech segment's own time range and words."""
+    return SearchHit(
+        asset_id=payload["asset_id"], uri=payload["uri"], filename=payload.get("filename", ""),
+        media_type=payload.get("media_type", ""), scene_index=payload.get("scene_index", 0),
+        segment_index=payload["segment_index"], start_s=payload["start_s"], end_s=payload["end_s"], score=score,
+        transcript=payload["text"], payload=payload,
     )
 
 
