@@ -210,21 +210,34 @@ def _ndjson(event: dict[str, Any]) -> bytes:
     return (json.dumps(event) + "\n").encode()
 
 
-def build_router(store: Any, open_generator: Callable[[], Generator], *,
+Locator = Callable[[str], "tuple[Any, str]"]  # a video reference -> (its SceneStore, its asset id)
+
+
+def store_locator(store: Any) -> Locator:
+    """Every video in one store, named by its asset id (or the path it was indexed from)."""
+    return lambda ref: (store, ref)
+
+
+def build_router(locate: Locator, open_generator: Callable[[], Generator], *,
                  settings: AnalysisSettings = AnalysisSettings(), cache: AnswerCache | None = None,
                  reel_dir: str | None = None) -> APIRouter:
-    """The routes over `store` (a SceneStore). The generator is loaded on first use, so a server
-    starts without its analyzer and reports it unavailable per request until it can be had."""
+    """The routes; `locate` finds a video's store and asset id (raising VideoNotFoundError), e.g.
+    `store_locator(store)`. The generator is loaded on first use, so a server starts without its
+    analyzer and reports it unavailable per request until it can be had."""
     router = APIRouter(prefix=PREFIX, tags=["analyze"])
     tasks = TaskBook()
-    holder: dict[str, Analyzer] = {}
+    holder: dict[str, Generator] = {}
     holder_lock = threading.Lock()
 
-    def analyzer() -> Analyzer:
+    def generator() -> Generator:
         with holder_lock:
-            if "a" not in holder:
-                holder["a"] = Analyzer(store, open_generator(), settings, cache)
-            return holder["a"]
+            if "g" not in holder:
+                holder["g"] = open_generator()
+            return holder["g"]
+
+    def analyzer_for(ref: str) -> tuple[Analyzer, str]:
+        store, asset_id = locate(ref)
+        return Analyzer(store, generator(), settings, cache), asset_id
 
     def guarded(fn: Callable[[], Any]) -> Any:
         try:
@@ -239,16 +252,18 @@ def build_router(store: Any, open_generator: Callable[[], Generator], *,
             ref, request = parsed.video_ref(), parsed.request()
             if parsed.stream:
                 return _stream(ref, request)
-            result = analyzer().analyze(ref, request)
+            a, asset_id = analyzer_for(ref)
+            result = a.analyze(asset_id, request)
             return {"id": result.generation_id, "data": result.text, "finish_reason": result.finish_reason,
                     "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens}}
         return guarded(run)
 
     def _stream(ref: str, request: AnalysisRequest):
         # Errors before the first event are plain HTTP errors; the generator is primed here.
-        a = analyzer()
-        load_video(a.store, ref)
-        pieces = a.analyze_stream(ref, request)
+        store, asset_id = locate(ref)
+        load_video(store, asset_id)  # an unknown video is a 404 before the analyzer is needed
+        a = Analyzer(store, generator(), settings, cache)
+        pieces = a.analyze_stream(asset_id, request)
         first = next(pieces, None)  # reaches the analyzer: a down endpoint is a 503 here
         generation_id = uuid.uuid4().hex
 
@@ -277,8 +292,10 @@ def build_router(store: Any, open_generator: Callable[[], Generator], *,
         def run():
             parsed = _parse(AnalyzeBody, body)
             ref, request = parsed.video_ref(), parsed.request()
-            load_video(analyzer().store, ref)  # an unknown video is the request's 404, not a failed task
-            return JSONResponse(tasks.submit(parsed, lambda: analyzer().analyze(ref, request)), status_code=201)
+            store, asset_id = locate(ref)
+            load_video(store, asset_id)  # an unknown video is the request's 404, not a failed task
+            return JSONResponse(tasks.submit(parsed, lambda: Analyzer(store, generator(), settings, cache)
+                                             .analyze(asset_id, request)), status_code=201)
         return guarded(run)
 
     @router.get("/analyze/tasks/{task_id}")
@@ -292,7 +309,8 @@ def build_router(store: Any, open_generator: Callable[[], Generator], *,
     def summarize(body: Any = Body(...)):
         def run():
             parsed = _parse(SummarizeBody, body)
-            result = analyzer().summarize(parsed.video_id, parsed.type, prompt=parsed.prompt,
+            a, asset_id = analyzer_for(parsed.video_id)
+            result = a.summarize(asset_id, parsed.type, prompt=parsed.prompt,
                                           temperature=parsed.temperature, max_tokens=parsed.max_tokens)
             result.pop("cached", None)
             return result
@@ -302,7 +320,8 @@ def build_router(store: Any, open_generator: Callable[[], Generator], *,
     def gist(body: Any = Body(...)):
         def run():
             parsed = _parse(GistBody, body)
-            result = analyzer().gist(parsed.video_id, list(parsed.types))
+            a, asset_id = analyzer_for(parsed.video_id)
+            result = a.gist(asset_id, list(parsed.types))
             result.pop("cached", None)
             return result
         return guarded(run)
@@ -313,8 +332,9 @@ def build_router(store: Any, open_generator: Callable[[], Generator], *,
             from sceneline.pipelines.reel import reel_spans, render_reel
 
             parsed = _parse(ReelBody, body)
-            a = analyzer() if parsed.scenes is None and parsed.spans is None else None
-            video = load_video(store, parsed.video_id)
+            store, asset_id = locate(parsed.video_id)
+            video = load_video(store, asset_id)
+            a = Analyzer(store, generator(), settings, cache) if parsed.scenes is None and parsed.spans is None else None
             spans = reel_spans(video, scenes=parsed.scenes,
                                spans=[(s.start, s.end) for s in parsed.spans] if parsed.spans else None,
                                analyzer=a)

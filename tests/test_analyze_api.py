@@ -24,7 +24,7 @@ from conftest import media
 from fake_endpoint import FakeEndpoint, Reply
 from test_analyze import VIDEO, prompt_text, video_asset
 from sceneline.pipelines.analysis import AnalysisSettings
-from sceneline.pipelines.analyze_routes import build_router
+from sceneline.pipelines.analyze_routes import build_router, store_locator
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
 from sceneline.transforms.models.caption_spec import EndpointSettings
 from sceneline.transforms.models.generation import GeneratorConfig, load_generator
@@ -66,7 +66,7 @@ def store():
 def app_for(store, url: str, *, timeout_s: float = 10.0) -> FastAPI:
     settings = EndpointSettings(base_url=url, attempts=1, backoff_s=0.01, timeout_s=timeout_s)
     app = FastAPI()
-    app.include_router(build_router(store, lambda: load_generator(GeneratorConfig("openai:fake-vlm", settings)),
+    app.include_router(build_router(store_locator(store), lambda: load_generator(GeneratorConfig("openai:fake-vlm", settings)),
                                     settings=AnalysisSettings(keyframes=0)))
     return app
 

@@ -19,7 +19,7 @@ from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.errors import install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.records import Records
-from sceneline.pipelines.server.routers import health, indexes, media, search, tasks, videos
+from sceneline.pipelines.server.routers import analyze, health, indexes, media, search, tasks, videos
 from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -81,4 +81,5 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
+    app.include_router(analyze.router(settings, records), dependencies=AUTH)  # prefixed /v1.3 itself
     return app
