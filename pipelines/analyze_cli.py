@@ -44,6 +44,18 @@ def _analyzer_factory(cli: Any, *, analyzer: str, analyzer_url: str | None, anal
     return build
 
 
+def server_analysis_settings(analyzer: str, url: str | None, api_key: str | None, concurrency: int, timeout: float,
+                             context_tokens: int, keyframes: int) -> dict[str, Any]:
+    """`serve`'s analyzer flags as ServerSettings fields."""
+    from sceneline.pipelines.analysis import AnalysisSettings
+    from sceneline.transforms.models.caption_spec import EndpointSettings
+    from sceneline.transforms.models.generation import GeneratorConfig
+
+    return {"analyzer": GeneratorConfig(analyzer, EndpointSettings(base_url=url or "", api_key=api_key,
+                                                                   concurrency=concurrency, timeout_s=timeout)),
+            "analysis": AnalysisSettings(context_tokens, keyframes, concurrency)}
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sceneline.pipelines.analysis import AnalysisRequestError, InvalidAnswerError, VideoNotFoundError
     from sceneline.pipelines.reel import ReelError
@@ -61,8 +73,6 @@ def register(app: typer.Typer) -> None:
             return cli._run_guarded(fn)
         except _user_errors() as exc:
             cli._fail(exc)
-
-    common = dict(analyzer=AnalyzerOpt, analyzer_url=AnalyzerUrl, analyzer_api_key=AnalyzerKey)
 
     @app.command()
     def analyze(

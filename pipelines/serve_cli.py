@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
+from sceneline.pipelines import analyze_cli
 from sceneline.pipelines.options import DEFAULT_HOME
 from sceneline.pipelines.server.settings import (
     DEFAULT_HOST,
@@ -69,6 +70,13 @@ def register(app: typer.Typer) -> None:
         max_pixels: Optional[int] = cli.MaxPixels,
         max_frames: Optional[int] = cli.MaxFrames,
         asset_time_budget_s: Optional[float] = cli.TimeBudget,
+        analyzer: str = analyze_cli.AnalyzerOpt,
+        analyzer_url: Optional[str] = analyze_cli.AnalyzerUrl,
+        analyzer_api_key: Optional[str] = analyze_cli.AnalyzerKey,
+        analyzer_concurrency: int = analyze_cli.AnalyzerConcurrency,
+        analyzer_timeout: float = analyze_cli.AnalyzerTimeout,
+        context_tokens: int = analyze_cli.ContextTokens,
+        keyframes: int = analyze_cli.Keyframes,
     ) -> None:
         """Serve the TwelveLabs v1.3 API: upload videos, follow indexing, search (docs/api.md).
 
@@ -89,12 +97,14 @@ def register(app: typer.Typer) -> None:
         cli._run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home, qdrant_path=qdrant_path,
                          qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, collection=collection,
                          index_argv=index_argv, index_workers=index_workers, max_upload_bytes=max_upload_bytes,
-                         offline=offline)
+                         offline=offline, **analyze_cli.server_analysis_settings(
+                             analyzer, analyzer_url, analyzer_api_key, analyzer_concurrency, analyzer_timeout,
+                             context_tokens, keyframes))
 
 
 def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_path: str | None,
                qdrant_url: str | None, qdrant_api_key: str | None, collection: str, index_argv: list[str],
-               index_workers: int, max_upload_bytes: int, offline: bool) -> None:
+               index_workers: int, max_upload_bytes: int, offline: bool, **analysis: Any) -> None:
     import uvicorn
 
     from sceneline.pipelines.server import ServerSettings, create_app
@@ -106,6 +116,6 @@ def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_p
         home=Path(home), store=store_config(qdrant_path or str(Path(home) / "qdrant"), qdrant_url, qdrant_api_key,
                                             collection),
         index_argv=tuple(index_argv), api_key_hashes=tuple(hash_key(k, salt) for k in api_keys), key_salt=salt,
-        index_workers=index_workers, max_upload_bytes=max_upload_bytes, offline=offline)
+        index_workers=index_workers, max_upload_bytes=max_upload_bytes, offline=offline, **analysis)
     typer.echo(f"sceneline API at http://{host}:{port}/v1.3 (docs at /docs); Ctrl-C stops", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
