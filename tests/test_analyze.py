@@ -242,20 +242,40 @@ def test_a_local_causal_lm_answers_and_streams_through_the_same_path(store, tiny
 
 
 # ---- reels ------------------------------------------------------------------------------------
-def frames_and_duration(path: Path) -> tuple[int, float]:
+def frames_and_duration(path: Path) -> tuple[int, float, float]:
+    """Video frames, the file's duration, and the seconds of sound it decodes to."""
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(stream))
-        return frames, float(container.duration) / av.time_base
+        frames = sum(1 for _ in container.decode(video=0))
+        duration = float(container.duration) / av.time_base
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].rate
+        sound = sum(f.samples for f in container.decode(audio=0)) / rate
+    return frames, duration, sound
 
 
 @pytest.fixture(scope="module")
 def keyed_clip(tmp_path_factory) -> Path:
-    from clips import write_video
+    """6 s at 25 fps, a keyframe every second, with a tone as its sound."""
+    from fractions import Fraction
 
     path = tmp_path_factory.mktemp("reel") / "source.mp4"
-    frames = [np.full((96, 128, 3), (i * 5) % 255, np.uint8) for i in range(150)]  # 6 s at 25 fps
-    return write_video(path, frames, options={"g": "25", "keyint_min": "25", "sc_threshold": "0"})
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=Fraction(25))
+        video.width, video.height, video.pix_fmt = 128, 96, "yuv420p"
+        video.options = {"g": "25", "keyint_min": "25", "sc_threshold": "0"}
+        sound = container.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+        for i in range(150):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(np.full((96, 128, 3), (i * 5) % 255, np.uint8),
+                                                                  format="rgb24")))
+        container.mux(video.encode())
+        tone = (0.3 * np.sin(np.arange(16000 * 6) * 2 * np.pi * 440 / 16000)).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(tone[start:start + 1024].reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            container.mux(sound.encode(frame))
+        container.mux(sound.encode())
+    return path
 
 
 @pytest.mark.parametrize("spans, mode", [
@@ -266,11 +286,12 @@ def test_a_reel_of_three_scenes_plays_for_the_sum_of_their_durations(keyed_clip,
     from sceneline.pipelines.reel import render_reel
 
     result = render_reel(str(keyed_clip), spans, tmp_path / "reel.mp4")
-    frames, duration = frames_and_duration(result.path)
+    frames, duration, sound = frames_and_duration(result.path)
     expected = sum(b - a for a, b in spans)
     assert result.mode == mode
-    assert duration == pytest.approx(expected, abs=0.041 * len(spans))
+    assert duration == pytest.approx(expected, abs=0.07 * len(spans))
     assert frames == pytest.approx(expected * 25, abs=len(spans))
+    assert sound == pytest.approx(expected, abs=0.07 * len(spans))  # the sound goes along
 
 
 def test_the_quick_benchmark_scores_chapters_and_answers(tmp_path, media_root):

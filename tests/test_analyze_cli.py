@@ -82,3 +82,23 @@ def test_user_mistakes_are_one_line_on_stderr(indexed):
     down = sceneline("analyze", asset["asset_id"], "--prompt", "x", "--analyzer", "openai:m",
                      "--analyzer-url", "http://127.0.0.1:9/v1", "--analyzer-timeout", "2", cwd=work)
     assert down.returncode == 2 and "analyzer endpoint" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_ask_answers_in_turn_and_each_question_carries_the_conversation(indexed):
+    import os
+    import subprocess
+    import sys
+
+    work, _video, asset, _ = indexed
+    exe = Path(sys.executable).with_name("sceneline")
+    with FakeEndpoint(lambda body, n: Reply(content=f"answer number {n}")) as endpoint:
+        result = subprocess.run(
+            [str(exe), "ask", asset["asset_id"], "--analyzer", "openai:fake-vlm", "--analyzer-url", endpoint.url],
+            input="what is shown?\nand after that?\n\n", cwd=work, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "SCENELINE_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["answer number 0", "answer number 1"]
+    second = endpoint.requests[1]["messages"]
+    assert {"role": "user", "content": "what is shown?"} in second
+    assert {"role": "assistant", "content": "answer number 0"} in second
+    assert second[-1] == {"role": "user", "content": "and after that?"}
