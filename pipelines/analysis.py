@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from sceneline.transforms.models.generation import Generation, Generator, Message
+from sceneline.transforms.models.generation import DEFAULT_ANALYZER_CONCURRENCY, Generation, Generator, Message
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +354,7 @@ def cache_path_for(store_config: Any) -> Path:
 class AnalysisSettings:
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     keyframes: int = DEFAULT_KEYFRAMES
-    concurrency: int = 4  # windows summarised at once in the map step
+    concurrency: int = DEFAULT_ANALYZER_CONCURRENCY  # windows summarised at once in the map step
 
     def __post_init__(self) -> None:
         if self.context_tokens < 256:

@@ -9,15 +9,22 @@ from typing import Any, Callable, Optional
 import typer
 
 from sceneline.pipelines.analysis import DEFAULT_CONTEXT_TOKENS, DEFAULT_KEYFRAMES, DEFAULT_MAX_TOKENS
-from sceneline.transforms.models.generation import DEFAULT_ANALYZER
+from sceneline.transforms.models.generation import (
+    ANALYZER_API_KEY_ENV,
+    DEFAULT_ANALYZER,
+    DEFAULT_ANALYZER_CONCURRENCY,
+    DEFAULT_ANALYZER_TIMEOUT_S,
+)
 
 AnalyzerOpt = typer.Option(DEFAULT_ANALYZER, "--analyzer", envvar="SCENELINE_ANALYZER",
                            help="openai:MODEL (an OpenAI-compatible endpoint), a hub id, a checkpoint folder, or none.")
 AnalyzerUrl = typer.Option(None, "--analyzer-url", envvar="SCENELINE_ANALYZER_URL",
                            help="The endpoint's base URL, e.g. http://127.0.0.1:8000/v1.")
-AnalyzerKey = typer.Option(None, "--analyzer-api-key", envvar="SCENELINE_ANALYZER_API_KEY")
-AnalyzerConcurrency = typer.Option(4, "--analyzer-concurrency", min=1, help="Requests in flight at once.")
-AnalyzerTimeout = typer.Option(300.0, "--analyzer-timeout", help="Seconds to wait for one answer.")
+AnalyzerKey = typer.Option(None, "--analyzer-api-key", envvar=ANALYZER_API_KEY_ENV,
+                           help="The endpoint's API key (else OPENAI_API_KEY).")
+AnalyzerConcurrency = typer.Option(DEFAULT_ANALYZER_CONCURRENCY, "--analyzer-concurrency", min=1,
+                                   help="Requests in flight at once.")
+AnalyzerTimeout = typer.Option(DEFAULT_ANALYZER_TIMEOUT_S, "--analyzer-timeout", help="Seconds to wait for one answer.")
 ContextTokens = typer.Option(DEFAULT_CONTEXT_TOKENS, "--context-tokens", min=256,
                              help="Token budget of the grounded context per prompt (longer videos: map-reduce).")
 Keyframes = typer.Option(DEFAULT_KEYFRAMES, "--keyframes", min=0, help="Keyframes sent as images (endpoints).")
@@ -278,7 +285,8 @@ def register(app: typer.Typer) -> None:
             a = None
             if highlights:
                 a = _analyzer_factory(cli, analyzer=analyzer, analyzer_url=analyzer_url,
-                                      analyzer_api_key=analyzer_api_key, concurrency=4, timeout=300.0,
+                                      analyzer_api_key=analyzer_api_key, concurrency=DEFAULT_ANALYZER_CONCURRENCY,
+                                      timeout=DEFAULT_ANALYZER_TIMEOUT_S,
                                       context_tokens=DEFAULT_CONTEXT_TOKENS, keyframes=DEFAULT_KEYFRAMES,
                                       no_cache=False, qdrant_path=qdrant_path, qdrant_url=qdrant_url,
                                       qdrant_api_key=qdrant_api_key, collection=collection)()

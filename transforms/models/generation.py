@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ANALYZER = "HuggingFaceTB/SmolLM2-360M-Instruct"
 ANALYZER_API_KEY_ENV = "SCENELINE_ANALYZER_API_KEY"
+DEFAULT_ANALYZER_CONCURRENCY = 4  # requests in flight per process
+DEFAULT_ANALYZER_TIMEOUT_S = 300.0  # one answer about a whole video can take minutes on a small GPU
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def parse_analyzer_spec(spec: str) -> AnalyzerSpec | None:
 @dataclass(frozen=True)
 class GeneratorConfig:
     spec: str = DEFAULT_ANALYZER
-    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    endpoint: EndpointSettings = field(default_factory=lambda: EndpointSettings(
+        concurrency=DEFAULT_ANALYZER_CONCURRENCY, timeout_s=DEFAULT_ANALYZER_TIMEOUT_S))
     device: str = "cpu"
 
 
