@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "stream": "stream_latency",
     "reliability": "reliability",
     "api": "api",
+    "analyze": "analyze",
 }
 
 

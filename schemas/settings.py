@@ -190,6 +190,25 @@ class StreamSettings(SettingsGroup):
                         "redelivers held messages within about this time.")
 
 
+class AnalyzerSettings(SettingsGroup):
+    """Generation about a whole video: analyze, summarize, gist, ask (docs/analyze.md)."""
+
+    analyzer: str = Field(
+        "HuggingFaceTB/SmolLM2-360M-Instruct",
+        description="openai:MODEL (an OpenAI-compatible endpoint), a hub id, a checkpoint folder, or none.",
+        json_schema_extra=_env("SCENELINE_ANALYZER"))
+    analyzer_url: Optional[str] = Field(None, description="The endpoint's base URL, e.g. http://127.0.0.1:8000/v1.",
+                                        json_schema_extra=_env("SCENELINE_ANALYZER_URL"))
+    analyzer_api_key: Optional[str] = Field(None, description="The endpoint's API key (else OPENAI_API_KEY).",
+                                            json_schema_extra=_env("SCENELINE_ANALYZER_API_KEY"))
+    # One answer about a whole video can take minutes on a small GPU.
+    analyzer_concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
+    analyzer_timeout: float = Field(300.0, gt=0, description="Seconds to wait for one answer.")
+    context_tokens: int = Field(
+        6000, ge=256, description="Token budget of the grounded context per prompt (longer videos: map-reduce).")
+    keyframes: int = Field(4, ge=0, description="Keyframes sent as images (endpoints).")
+
+
 # Addresses a server without an API key may listen on.
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 

@@ -1,6 +1,8 @@
-"""A local OpenAI-compatible chat-completions server on 127.0.0.1 for the captioner's tests.
+"""A local OpenAI-compatible chat-completions server on 127.0.0.1 for the captioner's and the
+analyzer's tests: a stand-in for a chat model whose weights cannot be had here.
 
-It speaks the protocol's subset the captioner uses (GET /v1/models, POST /v1/chat/completions)
+It speaks the protocol's subset they use (GET /v1/models, POST /v1/chat/completions, streamed
+as server-sent events when the request asks)
 and answers from a script: each test says, per request, what status, body and delay to send.
 It records every request and the most requests ever in flight at once.
 """
@@ -91,6 +93,21 @@ class FakeEndpoint:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
                     pass
 
+            def _send_events(self, text: str) -> None:
+                """The answer as server-sent events, a few characters per chunk, as servers stream."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                chunks = [text[i:i + 7] for i in range(0, len(text), 7)]
+                for chunk in chunks:
+                    event = {"object": "chat.completion.chunk",
+                             "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
                     self._send(200, json.dumps({"object": "list", "data": [{"id": m} for m in endpoint.models]}))
@@ -105,6 +122,9 @@ class FakeEndpoint:
                 reply = endpoint._reply(body, {k.lower(): v for k, v in self.headers.items()})
                 if reply.raw is not None:
                     self._send(reply.status, reply.raw, reply.headers)
+                    return
+                if body.get("stream") and reply.status == 200:
+                    self._send_events(reply.content or "")
                     return
                 self._send(reply.status, json.dumps({
                     "id": "chatcmpl-test", "object": "chat.completion", "model": body.get("model"),

@@ -74,3 +74,12 @@ def test_an_asset_names_its_own_category_in_its_metadata():
     assert asset_category(asset({"category": "Product"}), "general") == ("product", None)
     category, warning = asset_category(asset({"category": "astrology"}), "document")
     assert category == "document" and "astrology" in warning
+
+
+@pytest.mark.parametrize("name, asks_for", [
+    ("blueprint", "title block"), ("civil-engineering", "chainages"), ("technical diagram", "connect"),
+    ("architectural_design", "floor plan"), ("map", "legend and scale"), ("artwork", "medium"),
+    ("chart", "axes and units"),
+])
+def test_drawing_and_design_categories_ask_for_what_matters_in_them(name, asks_for):
+    assert asks_for in caption_prompt(name)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from sceneline.pipelines.cli import detect, index, launch, migrate, query, serve, stream, transcript
+from sceneline.pipelines.cli import analyze, detect, index, launch, migrate, query, serve, stream, transcript
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="sceneline: index videos and images into searchable scenes, and search them.")
 
-for group in (index, query, detect, serve, launch, stream, migrate, transcript):
+for group in (index, query, detect, serve, launch, stream, migrate, transcript, analyze):
     group.register(app)
 
 

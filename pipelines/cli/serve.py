@@ -6,7 +6,7 @@ It owns a local index folder while it runs: other processes (`sceneline search`,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -21,7 +21,9 @@ from sceneline.pipelines.cli.common import (
     settings_argv,
 )
 from sceneline.schemas.limits import Limits
+from sceneline.pipelines.cli.analyze import server_analysis_settings
 from sceneline.schemas.settings import (
+    AnalyzerSettings,
     LOOPBACK_HOSTS,
     AnalysisSettings,
     ModelSettings,
@@ -75,6 +77,13 @@ def serve(
     max_pixels: int = option(Limits, "max_pixels"),
     max_frames: int = option(Limits, "max_frames"),
     time_budget_s: float = option(Limits, "time_budget_s"),
+    analyzer: str = option(AnalyzerSettings, "analyzer"),
+    analyzer_url: Optional[str] = option(AnalyzerSettings, "analyzer_url"),
+    analyzer_api_key: Optional[str] = option(AnalyzerSettings, "analyzer_api_key"),
+    analyzer_concurrency: int = option(AnalyzerSettings, "analyzer_concurrency"),
+    analyzer_timeout: float = option(AnalyzerSettings, "analyzer_timeout"),
+    context_tokens: int = option(AnalyzerSettings, "context_tokens"),
+    keyframes: int = option(AnalyzerSettings, "keyframes"),
 ) -> None:
     """Serve the TwelveLabs v1.3 API: upload videos, follow indexing, search (docs/api.md).
 
@@ -92,12 +101,14 @@ def serve(
     run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home, qdrant_path=qdrant_path,
                 qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, collection=collection,
                 index_argv=index_argv, index_workers=index_workers, max_upload_bytes=max_upload_bytes,
-                offline=offline)
+                offline=offline, **server_analysis_settings(analyzer, analyzer_url, analyzer_api_key,
+                                                            analyzer_concurrency, analyzer_timeout, context_tokens,
+                                                            keyframes))
 
 
 def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_path: str | None,
                qdrant_url: str | None, qdrant_api_key: str | None, collection: str, index_argv: list[str],
-               index_workers: int, max_upload_bytes: int, offline: bool) -> None:
+               index_workers: int, max_upload_bytes: int, offline: bool, **analysis: Any) -> None:
     # uvicorn, FastAPI and the store engines load when the server starts, not at CLI start.
     import uvicorn
 
@@ -111,7 +122,8 @@ def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_p
         home=Path(home), store=store_config(qdrant_path or str(Path(home) / "qdrant"), qdrant_url, qdrant_api_key,
                                             collection),
         index_argv=tuple(index_argv), api_key_hashes=tuple(hash_key(k, salt) for k in api_keys), key_salt=salt,
-        index_workers=index_workers or default_index_workers(), max_upload_bytes=max_upload_bytes, offline=offline)
+        index_workers=index_workers or default_index_workers(), max_upload_bytes=max_upload_bytes, offline=offline,
+        **analysis)
     typer.echo(f"sceneline API at http://{host}:{port}/v1.3 (docs at /docs); Ctrl-C stops", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

@@ -21,7 +21,7 @@ from sceneline.pipelines.server.deps import require_key_or_signature
 from sceneline.pipelines.server.errors import error_body, install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.records import Records
-from sceneline.pipelines.server.routers import assets, health, indexes, media, search, tasks, videos
+from sceneline.pipelines.server.routers import analyze, assets, health, indexes, media, search, tasks, videos
 from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
     app.include_router(media.router, prefix=API_PREFIX, dependencies=MEDIA_AUTH)
+    app.include_router(analyze.router(settings, records), dependencies=AUTH)  # prefixed /v1.3 itself
     return app
 
 

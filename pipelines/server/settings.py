@@ -7,7 +7,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sceneline.pipelines.analysis import AnalysisSettings
 from sceneline.schemas.settings import ServeSettings
+from sceneline.transforms.models.generation import GeneratorConfig
 from sceneline.transforms.store.scene_store import StoreConfig
 
 API_PREFIX = "/v1.3"
@@ -41,6 +43,8 @@ class ServerSettings:
     index_workers: int = field(default_factory=default_index_workers)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     offline: bool = False  # never reach for a model hub (queries use the index's models)
+    analyzer: GeneratorConfig = field(default_factory=GeneratorConfig)  # analyze, summarize, gist (issue 14)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     @property
     def media_root(self) -> Path:

@@ -55,6 +55,31 @@ CATEGORIES: dict[str, CategoryPreset] = {p.name: p for p in (
     CategoryPreset("vehicle", "This shows one or more vehicles. Describe their kind, make if "
                    "readable, colour, condition and surroundings.",
                    "vehicle type, make, colour, condition, road or setting"),
+    # Scopix's drawing and design categories (issue 14).
+    CategoryPreset("blueprint", "This is a blueprint or engineering drawing. Say what is drawn, the "
+                   "views shown (plan, section, elevation), the main dimensions, scale and title block "
+                   "details that can be read.",
+                   "drawing type, subject, view, scale, discipline, annotations"),
+    CategoryPreset("civil_engineering", "This is a civil-engineering plan (roads, drainage, grading, "
+                   "utilities or structures). Say what infrastructure it shows, its layout, levels or "
+                   "chainages, and the legend or notes that can be read.",
+                   "infrastructure type, plan type, utilities, levels, legend, project stage"),
+    CategoryPreset("technical_diagram", "This is a technical diagram (a schematic, flowchart, wiring or "
+                   "system diagram). Name its kind, its main components and how they connect.",
+                   "diagram type, components, connections, domain, labels"),
+    CategoryPreset("architectural_design", "This is an architectural design (floor plan, elevation, "
+                   "section or rendering). Describe the spaces, their arrangement, sizes that can be "
+                   "read, and the style and materials.",
+                   "drawing type, rooms, levels, style, materials, dimensions"),
+    CategoryPreset("map", "This is a map. Say which area it covers, its kind (road, topographic, "
+                   "thematic, site), the places and features it names, and its legend and scale.",
+                   "map type, region, places, features, legend, scale"),
+    CategoryPreset("artwork", "This is an artwork. Describe its medium, subject, composition, colours "
+                   "and style, and the artist or title if they can be read.",
+                   "medium, subject, style, period, colours, composition"),
+    CategoryPreset("chart", "This is a chart or infographic. Say what it measures, its kind (bar, line, "
+                   "pie, table), its axes and units, and the main trend or figures.",
+                   "chart type, measure, units, trend, period, source"),
 )}
 
 ANSWER_SHAPE = '{"description": "<one or two sentences>", "tags": ["<tag>", "<tag>", ...]}'

@@ -1,0 +1,70 @@
+"""Done-when for issue 14: through the official TwelveLabs SDK, `analyze` (plain and streaming) on
+a video with speech, uploaded to and indexed by `sceneline serve`, returns the model's answer, and
+the model was given that video's transcript with times. The speech is espeak-ng's, transcribed by
+the bundled Whisper tiny.en; the analyzer is a local OpenAI-compatible endpoint standing in for a
+chat model (no chat-model weights can be had here)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from api_server import fast_model_flags, running, wait_for_task
+from conftest import media
+from clips import read_frames
+from fake_endpoint import FakeEndpoint, Reply
+from speech_clips import espeak_available, speak, speech_track, write_av
+from test_analyze import prompt_text
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed (apt-get install espeak-ng)")]
+
+ANSWER = "The speaker says the quarterly revenue grew."
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiny_clip):
+    work = tmp_path_factory.mktemp("analyze-server")
+    frames = read_frames(media("groundtruth/gt_hardcuts.mp4"), 0, 200, (160, 90))  # 8 s, cuts at 3 s and 7 s
+    voice = speak("the quarterly revenue grew by nine percent", work, "talk")
+    write_av(work / "talk.mp4", frames, speech_track(8.0, [(3.5, voice)]))
+    with FakeEndpoint(lambda body, n: Reply(content=ANSWER)) as endpoint:
+        flags = fast_model_flags(tiny_clip.spec) + ["--analyzer", "openai:fake-vlm", "--analyzer-url", endpoint.url,
+                                                    "--keyframes", "0"]
+        with running(work / "home", flags) as server:
+            client = server.client()
+            index = client.indexes.create(index_name="talks", models=[
+                {"model_name": "marengo3.0", "model_options": ["visual", "audio"]}])
+            with open(work / "talk.mp4", "rb") as f:
+                task = client.tasks.create(index_id=index.id, video_file=f)
+            done = wait_for_task(client, task.id)
+            assert done.status == "ready", done
+            yield client, done.video_id, endpoint
+
+
+def test_sdk_analyze_plain_and_streaming_is_grounded_in_the_timed_transcript(served):
+    client, video_id, endpoint = served
+    plain = client.analyze(video={"type": "asset_id", "asset_id": video_id}, prompt="What grew?", temperature=0.3)
+    events = list(client.analyze_stream(video={"type": "asset_id", "asset_id": video_id}, prompt="What grew?",
+                                        temperature=0.3))
+    assert plain.data == ANSWER
+    assert [e.event_type for e in events][0::len(events) - 1] == ["stream_start", "stream_end"]
+    assert "".join(e.text for e in events if e.event_type == "text_generation") == ANSWER
+    for body in endpoint.requests[-2:]:
+        said = re.findall(r"said at ([0-9.]+)s-([0-9.]+)s: '([^']*)'", prompt_text(body))
+        assert said, "no timed transcript in the prompt"
+        start, end, words = float(said[0][0]), float(said[0][1]), said[0][2].lower()
+        assert "revenue" in words and "grew" in words
+        assert 3.0 <= start <= 4.5 and end > start  # spoken from 3.5 s (espeak pads with a little silence)
+    assert "scene" in prompt_text(endpoint.requests[-1]) and "[3.0s-" in prompt_text(endpoint.requests[-1])
+
+
+def test_an_unknown_video_is_a_404_in_twelvelabs_shape(served):
+    client, _video_id, _endpoint = served
+    from twelvelabs.errors import NotFoundError
+
+    with pytest.raises(NotFoundError) as caught:
+        client.analyze(video={"type": "asset_id", "asset_id": "no-such-video"}, prompt="x")
+    assert caught.value.body["code"] == "video_not_found"
