@@ -1,0 +1,132 @@
+// Watch: the video from the scene's start, the scene marked on a timeline of scene thumbnails,
+// the transcript (a click seeks), and a summary with chapters where the server can make them.
+
+import { call, mediaUrl, routes } from "./api.js";
+import { state } from "./state.js";
+import { bytes, clock, el, thumb } from "./ui.js";
+
+const $ = (id) => document.getElementById(id);
+let current = { videoId: "", duration: 0, lines: [] };
+
+/** Scenes as [{start, end, thumbnail_url}], from whichever field the server lists them in. */
+function scenesOf(asset) {
+  const listed = asset.scenes || asset.segments || [];
+  if (listed.length) {
+    return listed.map((s) => ({
+      start: Number(s.start ?? s.start_sec ?? s.start_offset_sec ?? 0),
+      end: Number(s.end ?? s.end_sec ?? s.end_offset_sec ?? 0),
+      thumbnail_url: s.thumbnail_url || "",
+    }));
+  }
+  return [];
+}
+
+function seek(seconds, play = true) {
+  const player = $("player");
+  const go = () => {
+    player.currentTime = seconds;
+    if (play) player.play().catch(() => { /* autoplay refused: the controls still work */ });
+  };
+  if (player.readyState >= 1) go();
+  else player.addEventListener("loadedmetadata", go, { once: true });
+}
+
+function place(node, start, end) {
+  const d = current.duration || 1;
+  node.style.left = `${(100 * Math.max(0, start)) / d}%`;
+  node.style.width = `${Math.max(0.5, (100 * Math.max(0, end - start)) / d)}%`;
+}
+
+function renderTimeline(scenes, mark) {
+  const timeline = $("timeline");
+  for (const old of timeline.querySelectorAll(".tick")) old.remove();
+  for (const scene of scenes) {
+    const tick = el("button.tick", {
+      type: "button",
+      title: `${clock(scene.start)} – ${clock(scene.end)}`,
+      "aria-label": `Scene at ${clock(scene.start)}`,
+      onclick: () => seek(scene.start),
+    });
+    place(tick, scene.start, scene.end);
+    timeline.append(tick);
+  }
+  const markNode = $("timeline-mark");
+  markNode.hidden = !mark;
+  if (mark) place(markNode, mark.start, mark.end);
+  $("scenes").replaceChildren(...scenes.map((scene) => el("li", {},
+    el("button.scene", { type: "button", onclick: () => seek(scene.start), "aria-label": `Play from ${clock(scene.start)}` },
+      thumb(mediaUrl(scene.thumbnail_url), `Scene at ${clock(scene.start)}`),
+      el("span.small", {}, clock(scene.start))))));
+}
+
+function renderTranscript(lines) {
+  current.lines = lines;
+  $("transcript").replaceChildren(...(lines.length ? lines.map((line, i) => el("li", {},
+    el("button.line", { type: "button", dataset: { i: String(i) }, onclick: () => seek(line.start) },
+      el("span.time", {}, clock(line.start)), " ", line.value || line.text || ""))) : [el("li.muted.small", {}, "No speech found.")]));
+}
+
+function followPlayback() {
+  const player = $("player");
+  const t = player.currentTime;
+  const head = $("timeline-head");
+  head.style.left = `${(100 * t) / (current.duration || 1)}%`;
+  let active = -1;
+  current.lines.forEach((line, i) => { if (line.start <= t && t < (line.end ?? line.start + 1)) active = i; });
+  for (const b of $("transcript").querySelectorAll(".line")) b.classList.toggle("active", Number(b.dataset.i) === active);
+}
+
+async function showAnalysis(videoId) {
+  const panel = $("summary-panel");
+  panel.hidden = true;
+  if (!(await routes()).has("/v1.3/summarize")) return;
+  try {
+    const [summary, chapters] = await Promise.all([
+      call("summarize", { method: "POST", json: { video_id: videoId, type: "summary" } }),
+      call("summarize", { method: "POST", json: { video_id: videoId, type: "chapter" } }),
+    ]);
+    if (videoId !== current.videoId) return;
+    $("summary").textContent = summary.summary || "";
+    $("chapters").replaceChildren(...(chapters.chapters || []).map((c) => el("li", {},
+      el("button.line", { type: "button", onclick: () => seek(c.start_sec ?? c.start ?? 0) },
+        el("span.time", {}, clock(c.start_sec ?? c.start)), " ", el("b", {}, c.chapter_title || c.title || ""),
+        c.chapter_summary ? el("span.small.muted", {}, ` ${c.chapter_summary}`) : ""))));
+    panel.hidden = !(summary.summary || (chapters.chapters || []).length);
+  } catch {
+    panel.hidden = true; // no model behind the route: the panel stays away rather than show an error
+  }
+}
+
+export async function showWatch(videoId, query) {
+  if (!videoId) throw new Error("No video given to watch.");
+  const start = Number(query.get("start") || 0);
+  const end = Number(query.get("end") || start);
+  const hasMark = query.has("start");
+  const path = `indexes/${encodeURIComponent(state.indexId)}/indexed-assets/${encodeURIComponent(videoId)}`;
+  const asset = await call(path, { query: { transcription: true } });
+  const meta = asset.system_metadata || {};
+  current = { videoId, duration: Number(meta.duration) || 0, lines: [] };
+  $("watch-title").textContent = meta.filename || videoId;
+  $("watch-meta").textContent = [asset.status, meta.duration ? clock(meta.duration) : "",
+    meta.width ? `${meta.width}×${meta.height}` : "", bytes(meta.size)].filter(Boolean).join(" · ");
+  const player = $("player");
+  const src = mediaUrl((asset.hls && asset.hls.video_url) || asset.video_url || "");
+  if (!src) throw new Error("The server gives no playable file for this video.");
+  if (player.getAttribute("src") !== src) player.src = src;
+  player.addEventListener("loadedmetadata", () => {
+    if (!current.duration) current.duration = player.duration;
+  }, { once: true });
+  renderTimeline(scenesOf(asset), hasMark ? { start, end } : null);
+  renderTranscript(asset.transcription || []);
+  seek(start, hasMark);
+  showAnalysis(videoId);
+}
+
+export function initWatch() {
+  const player = $("player");
+  player.addEventListener("timeupdate", followPlayback);
+  player.addEventListener("error", () => {
+    const e = player.error;
+    if (e) document.getElementById("watch-meta").textContent += ` · cannot play: ${e.message || `media error ${e.code}`}`;
+  });
+}
