@@ -363,47 +363,20 @@ def detect(
               f"{found.frames_per_s:.0f} frames/s with the {found.detector} detector")
 
 
-@app.command()
-def serve(
-    qdrant_path: Optional[str] = QdrantPath,
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(6333, "--port", help="Port (Qdrant's own default)."),
-) -> None:
-    """Serve a local index folder to other processes and tools, in Qdrant's REST dialect.
-
-    While it runs, `sceneline index/search/status --qdrant-path DIR` from other terminals reach
-    the folder through it (found automatically), and so does any Qdrant client at the URL.
-    """
-    _configure_logging(False)
-    import signal
-    import threading
-
-    from sceneline.transforms.store.scene_store import store_config
-    from sceneline.transforms.store.gateway import serve_folder
-
-    folder = store_config(path=qdrant_path).path
-
-    def run() -> None:
-        stop = threading.Event()
-        # Ctrl-C in a terminal, SIGTERM from a service manager: both end the block, which
-        # removes the advert so other processes stop routing to this one.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        with serve_folder(folder, host=host, port=port) as url:
-            err.print(f"serving {folder} at {url} (Ctrl-C stops)")
-            while not stop.wait(1.0):
-                pass
-
-    _run_guarded(run)
-
-
 def _add_scale_commands() -> None:
     from sceneline.pipelines.launch_cli import register
 
     register(app)  # `launch dataflow|flink` and `init-index`
 
 
+def _add_serve_command() -> None:
+    from sceneline.pipelines.serve_cli import register
+
+    register(app)  # `serve`: the TwelveLabs v1.3 API (pipelines/server/)
+
+
 _add_scale_commands()
+_add_serve_command()
 
 
 # ---- streaming: index on bucket events (pipelines/stream_index.py) -------------------------

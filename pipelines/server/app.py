@@ -1,0 +1,84 @@
+"""The FastAPI application: TwelveLabs' v1.3 routes under /v1.3, health and metrics at the root.
+
+    create_app(settings) -> FastAPI
+
+Routers are per resource (routers/*.py); a new resource (analyze, a web console) adds its own
+router in `ROUTERS` or through `app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import AsyncIterator, Iterator
+
+from fastapi import Depends, FastAPI, Request
+
+from sceneline.pipelines.server.auth import require_api_key
+from sceneline.pipelines.server.errors import install_error_handlers
+from sceneline.pipelines.server.indexer import Indexer
+from sceneline.pipelines.server.records import Records
+from sceneline.pipelines.server.routers import health, indexes, media, search, tasks, videos
+from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
+
+log = logging.getLogger(__name__)
+
+ROUTERS = (indexes.router, tasks.router, videos.router, search.router, media.router)
+AUTH = [Depends(require_api_key)]
+
+
+@contextlib.contextmanager
+def own_store(settings: ServerSettings) -> Iterator[None]:
+    """Hold the embedded index for everyone on this machine while the server runs.
+
+    A local index folder admits one process: the server owns it and serves it to its own
+    indexing workers and to CLI commands on the same folder (they find it by the advert in the
+    folder). This is the one place to swap in the store service of the index-engine work
+    (`store_router(store)` under /internal/store plus `advertise(folder, url)`)."""
+    store = settings.store
+    if store.url or store.path == ":memory:":
+        yield  # a Qdrant server is shared by nature; an in-memory index has no other readers
+        return
+    from sceneline.transforms.store.gateway import serve_folder
+
+    with serve_folder(store.path):
+        yield
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.media_root.mkdir(parents=True, exist_ok=True)
+        with own_store(settings):
+            app.state.indexer.start()
+            try:
+                yield
+            finally:
+                app.state.indexer.stop()
+                app.state.records.close()
+
+    app = FastAPI(title="sceneline", version="1.3",
+                  description="A self-hosted TwelveLabs v1.3 API: upload videos, follow indexing, search.",
+                  lifespan=lifespan)
+    records = Records(settings.home)
+    app.state.settings = settings
+    app.state.records = records
+    app.state.indexer = Indexer(settings, records)
+    app.state.metrics = health.ServerMetrics()
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        app.state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        app.state.metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    app.include_router(health.router)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
+    return app

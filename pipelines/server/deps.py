@@ -1,0 +1,74 @@
+"""FastAPI dependencies: the server's parts, looked up on the app, and common checks."""
+
+# No `from __future__ import annotations`: FastAPI reads the annotations as objects.
+import json
+from typing import Any, Iterable, Optional
+
+from fastapi import Request
+
+from sceneline.pipelines.server.errors import ApiError, not_found
+from sceneline.pipelines.server.indexer import Indexer
+from sceneline.pipelines.server.records import IndexRow, Records, VideoRow
+from sceneline.pipelines.server.settings import ServerSettings
+
+
+def get_settings(request: Request) -> ServerSettings:
+    return request.app.state.settings
+
+
+def get_records(request: Request) -> Records:
+    return request.app.state.records
+
+
+def get_indexer(request: Request) -> Indexer:
+    return request.app.state.indexer
+
+
+def existing_index(records: Records, index_id: str) -> IndexRow:
+    index = records.index(index_id)
+    if index is None:
+        raise not_found("index", index_id)
+    return index
+
+
+def existing_video(records: Records, index_id: str, video_id: str) -> VideoRow:
+    existing_index(records, index_id)
+    video = records.video(video_id)
+    if video is None or video.index_id != index_id:
+        raise not_found("video", video_id)
+    return video
+
+
+def media_url(request: Request, path: str) -> str:
+    """An absolute URL on this server, as the client reached it."""
+    return str(request.base_url).rstrip("/") + path
+
+
+async def only_fields(request: Request, allowed: Iterable[str]) -> None:
+    """Multipart forms: a field the route does not know is a 400 naming it."""
+    form = await request.form()
+    unknown = sorted(set(form.keys()) - set(allowed))
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+
+
+def parse_json_object(text: Optional[str], name: str) -> Optional[dict[str, Any]]:
+    """A form field that must hold a JSON object (e.g. `filter`, `user_metadata`)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"{name} is not valid JSON ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(value, dict):
+        raise ApiError(400, f"{name} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def check_metadata_values(metadata: dict[str, Any], name: str = "user_metadata") -> dict[str, Any]:
+    for key, value in metadata.items():
+        if not key or "\x00" in key:
+            raise ApiError(400, f"{name}: a key must be a non-empty name")
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ApiError(400, f"{name}.{key}: values are strings, numbers or booleans, not {type(value).__name__}")
+    return metadata

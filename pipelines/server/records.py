@@ -1,0 +1,215 @@
+"""The server's own records (indexes, tasks and their videos, search pages) in sqlite.
+
+They live in the server's home folder, beside the media, so a restart (even after `kill -9`)
+loses nothing: a task is recorded only once its upload is complete on disk, and sqlite commits
+each change before the request that made it is answered. The scenes themselves stay in the
+index store; a video row maps the API's video id onto the content-derived asset id its scenes
+carry, so identical uploads share one analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RECORDS_FILE = "server.sqlite3"
+
+# Task statuses, in TwelveLabs' words; a task ends `ready` or `failed`.
+VALIDATING, PENDING, INDEXING, READY, FAILED = "validating", "pending", "indexing", "ready", "failed"
+UNFINISHED = (VALIDATING, PENDING, INDEXING)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS indexes (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, models TEXT NOT NULL, addons TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS videos (
+    id TEXT PRIMARY KEY, task_id TEXT UNIQUE NOT NULL, index_id TEXT NOT NULL, status TEXT NOT NULL,
+    filename TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT, asset_id TEXT, size INTEGER,
+    system_metadata TEXT NOT NULL DEFAULT '{}', user_metadata TEXT NOT NULL DEFAULT '{}',
+    error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, indexed_at TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS videos_by_index ON videos (index_id, deleted, status);
+CREATE INDEX IF NOT EXISTS videos_by_asset ON videos (asset_id);
+CREATE TABLE IF NOT EXISTS search_pages (
+    token TEXT PRIMARY KEY, query TEXT NOT NULL, page INTEGER NOT NULL, created_at TEXT NOT NULL);
+"""
+
+
+def now_text() -> str:
+    """RFC 3339 in UTC, as TwelveLabs writes times."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id() -> str:
+    """24 hex digits: the shape of TwelveLabs' ids."""
+    return uuid.uuid4().hex[:24]
+
+
+@dataclass
+class IndexRow:
+    id: str
+    name: str
+    models: list[dict[str, Any]]
+    addons: list[str]
+    created_at: str
+    updated_at: str
+
+    def model_options(self) -> set[str]:
+        return {opt for m in self.models for opt in m.get("model_options", [])}
+
+
+@dataclass
+class VideoRow:
+    """One upload: its task and the video it becomes (TwelveLabs' task and video ids)."""
+
+    id: str
+    task_id: str
+    index_id: str
+    status: str
+    filename: str
+    path: str
+    sha256: str | None = None
+    asset_id: str | None = None
+    size: int | None = None
+    system_metadata: dict[str, Any] = field(default_factory=dict)
+    user_metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    indexed_at: str | None = None
+
+
+class Records:
+    """Thread-safe access to the records file (one connection, one lock)."""
+
+    def __init__(self, home: Path):
+        home.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(home / RECORDS_FILE, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an answered request survives a power cut
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args: tuple = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # ---- indexes ---------------------------------------------------------------------------
+    def add_index(self, name: str, models: list[dict[str, Any]], addons: list[str]) -> IndexRow:
+        stamp = now_text()
+        row = IndexRow(new_id(), name, models, addons, stamp, stamp)
+        self._run("INSERT INTO indexes (id, name, models, addons, created_at, updated_at) VALUES (?,?,?,?,?,?)",
+                  (row.id, name, json.dumps(models), json.dumps(addons), stamp, stamp))
+        return row
+
+    def index(self, index_id: str) -> IndexRow | None:
+        found = self._rows("SELECT * FROM indexes WHERE id=? AND deleted=0", (index_id,))
+        return _index_row(found[0]) if found else None
+
+    def index_named(self, name: str) -> IndexRow | None:
+        found = self._rows("SELECT * FROM indexes WHERE name=? AND deleted=0", (name,))
+        return _index_row(found[0]) if found else None
+
+    def indexes(self) -> list[IndexRow]:
+        return [_index_row(r) for r in self._rows("SELECT * FROM indexes WHERE deleted=0 ORDER BY created_at, id")]
+
+    def rename_index(self, index_id: str, name: str) -> None:
+        self._run("UPDATE indexes SET name=?, updated_at=? WHERE id=?", (name, now_text(), index_id))
+
+    def delete_index(self, index_id: str) -> None:
+        self._run("UPDATE indexes SET deleted=1, updated_at=? WHERE id=?", (now_text(), index_id))
+        self._run("UPDATE videos SET deleted=1, updated_at=? WHERE index_id=?", (now_text(), index_id))
+
+    # ---- videos (tasks) --------------------------------------------------------------------
+    def add_video(self, row: VideoRow) -> VideoRow:
+        row.created_at = row.updated_at = now_text()
+        self._run("INSERT INTO videos (id, task_id, index_id, status, filename, path, sha256, asset_id, size, "
+                  "user_metadata, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                  (row.id, row.task_id, row.index_id, row.status, row.filename, row.path, row.sha256,
+                   row.asset_id, row.size, json.dumps(row.user_metadata), row.created_at, row.updated_at))
+        return row
+
+    def update_video(self, video_id: str, **fields: Any) -> None:
+        fields["updated_at"] = now_text()
+        for key in ("system_metadata", "user_metadata"):
+            if key in fields:
+                fields[key] = json.dumps(fields[key])
+        names = ", ".join(f"{k}=?" for k in fields)
+        self._run(f"UPDATE videos SET {names} WHERE id=?", (*fields.values(), video_id))
+
+    def video(self, video_id: str) -> VideoRow | None:
+        found = self._rows("SELECT * FROM videos WHERE id=? AND deleted=0", (video_id,))
+        return _video_row(found[0]) if found else None
+
+    def task(self, task_id: str) -> VideoRow | None:
+        found = self._rows("SELECT * FROM videos WHERE task_id=? AND deleted=0", (task_id,))
+        return _video_row(found[0]) if found else None
+
+    def videos(self, index_id: str | None = None, status: str | None = None) -> list[VideoRow]:
+        sql, args = "SELECT * FROM videos WHERE deleted=0", []
+        if index_id is not None:
+            sql, args = sql + " AND index_id=?", [*args, index_id]
+        if status is not None:
+            sql, args = sql + " AND status=?", [*args, status]
+        return [_video_row(r) for r in self._rows(sql + " ORDER BY created_at, id", tuple(args))]
+
+    def unfinished(self) -> list[VideoRow]:
+        marks = ",".join("?" * len(UNFINISHED))
+        return [_video_row(r) for r in self._rows(
+            f"SELECT * FROM videos WHERE deleted=0 AND status IN ({marks}) ORDER BY created_at", UNFINISHED)]
+
+    def ready_with_content(self, index_id: str, sha256: str) -> VideoRow | None:
+        """An indexed upload of the same bytes in this index: its analysis can be reused."""
+        found = self._rows("SELECT * FROM videos WHERE index_id=? AND sha256=? AND status=? AND deleted=0 "
+                           "AND asset_id IS NOT NULL LIMIT 1", (index_id, sha256, READY))
+        return _video_row(found[0]) if found else None
+
+    def live_users_of(self, index_id: str, asset_id: str) -> int:
+        """Videos in an index still using an asset's scenes."""
+        return self._rows("SELECT COUNT(*) FROM videos WHERE index_id=? AND asset_id=? AND deleted=0",
+                          (index_id, asset_id))[0][0]
+
+    def delete_video(self, video_id: str) -> None:
+        self.update_video(video_id, deleted=1)
+
+    # ---- search pages ----------------------------------------------------------------------
+    def add_search_page(self, query: dict[str, Any], page: int) -> str:
+        token = uuid.uuid4().hex
+        self._run("INSERT INTO search_pages (token, query, page, created_at) VALUES (?,?,?,?)",
+                  (token, json.dumps(query), page, now_text()))
+        return token
+
+    def search_page(self, token: str) -> tuple[dict[str, Any], int] | None:
+        found = self._rows("SELECT query, page FROM search_pages WHERE token=?", (token,))
+        return (json.loads(found[0]["query"]), found[0]["page"]) if found else None
+
+
+def _index_row(r: sqlite3.Row) -> IndexRow:
+    return IndexRow(r["id"], r["name"], json.loads(r["models"]), json.loads(r["addons"]), r["created_at"],
+                    r["updated_at"])
+
+
+def _video_row(r: sqlite3.Row) -> VideoRow:
+    return VideoRow(id=r["id"], task_id=r["task_id"], index_id=r["index_id"], status=r["status"],
+                    filename=r["filename"], path=r["path"], sha256=r["sha256"], asset_id=r["asset_id"],
+                    size=r["size"], system_metadata=json.loads(r["system_metadata"]),
+                    user_metadata=json.loads(r["user_metadata"]), error=r["error"], created_at=r["created_at"],
+                    updated_at=r["updated_at"], indexed_at=r["indexed_at"])
+
+

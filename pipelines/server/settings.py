@@ -1,0 +1,59 @@
+"""What one server needs to know: where its files live, which store and models, who may call it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sceneline.transforms.store.scene_store import StoreConfig
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+API_PREFIX = "/v1.3"
+# Largest upload accepted (TwelveLabs' own limit for a direct upload is far lower; a self-hosted
+# server is bounded by its disk, so this only guards against a runaway client).
+DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024**3
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def default_index_workers() -> int:
+    """Index runs at once: each decodes and runs models on about two cores."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings of one `sceneline serve`.
+
+    home:            the server's folder: its records (sqlite), uploads (media/), thumbnails,
+                     dead letters and run outcomes.
+    store:           the index store; each API index is a collection named `<collection>-<index id>`.
+    index_argv:      `sceneline index` options every indexing run gets (models, limits, detector).
+    api_key_hashes:  hashed API keys (see auth.py); empty: no key needed (loopback only).
+    """
+
+    home: Path
+    store: StoreConfig
+    index_argv: tuple[str, ...] = ()
+    api_key_hashes: tuple[str, ...] = ()
+    key_salt: bytes = b""
+    index_workers: int = field(default_factory=default_index_workers)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    offline: bool = False  # never reach for a model hub (queries use the index's models)
+
+    @property
+    def media_root(self) -> Path:
+        return self.home / "media"
+
+    @property
+    def thumbnails(self) -> Path:
+        return self.home / "thumbnails"
+
+    def collection_for(self, index_id: str) -> str:
+        return f"{self.store.collection}-{index_id}"
+
+    def store_for(self, index_id: str) -> StoreConfig:
+        return StoreConfig(path=self.store.path, url=self.store.url, api_key=self.store.api_key,
+                           collection=self.collection_for(index_id))
