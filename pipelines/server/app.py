@@ -15,6 +15,7 @@ from typing import AsyncIterator, Iterator
 
 from fastapi import Depends, FastAPI, Request
 
+from sceneline.pipelines.console import mount_console
 from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.errors import install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
@@ -81,4 +82,5 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
+    mount_console(app)  # the web page at `/`; last, since a mount at `/` takes every path left
     return app

@@ -28,6 +28,9 @@ export function askForKey(reason) {
   const input = document.getElementById("key-input");
   document.getElementById("key-reason").textContent = reason || "This server asks for an API key.";
   input.value = "";
+  dialog.returnValue = ""; // Escape leaves the last value in place: start from "no answer"
+  // Enter submits with "ok"; Cancel and Escape close with no value.
+  document.getElementById("key-cancel").onclick = () => dialog.close("");
   keyPrompt = new Promise((resolve) => {
     dialog.addEventListener("close", () => {
       keyPrompt = null;
@@ -139,16 +142,19 @@ export function uploadTask(indexId, file, onProgress) {
   });
 }
 
-/** A media URL the page can put in <img>/<video>: same-origin paths get the key as a query parameter
- * when one is set, since elements cannot send headers. */
-export function mediaUrl(url) {
-  if (!url) return "";
+/** Point an <img> or <video> at a media URL of this server. Elements cannot send the x-api-key
+ * header, so with a key the bytes come through fetch (with the header) as a blob URL. */
+export async function setMediaSource(element, url) {
   const key = apiKey();
-  if (!key) return url;
+  if (!url) return;
   const full = new URL(url, location.origin);
-  if (full.origin !== location.origin) return url;
-  full.searchParams.set("api_key", key);
-  return full.pathname + full.search;
+  if (!key || full.origin !== location.origin) {
+    element.src = url;
+    return;
+  }
+  const response = await fetch(full, { headers: { "x-api-key": key } });
+  if (!response.ok) throw new ApiError(response.status, await reasonOf(response));
+  element.src = URL.createObjectURL(await response.blob());
 }
 
 let openapi = null;

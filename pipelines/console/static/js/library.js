@@ -1,7 +1,7 @@
 // Library: upload (drop or pick, a progress bar each), every video and image with its status,
 // polled live, and filters on name, status, duration and user metadata.
 
-import { call, listAll, mediaUrl, uploadTask } from "./api.js";
+import { call, listAll, uploadTask } from "./api.js";
 import { ensureIndex, state } from "./state.js";
 import { bytes, clock, el, notify, parseMetadata, thumb } from "./ui.js";
 
@@ -85,9 +85,15 @@ async function refresh() {
     return;
   }
   const indexId = state.indexId;
-  const [assets] = await Promise.all([listAll(`indexes/${encodeURIComponent(indexId)}/indexed-assets`), pollTasks()]);
+  const [assets, failed] = await Promise.all([
+    listAll(`indexes/${encodeURIComponent(indexId)}/indexed-assets`),
+    // Indexed assets carry no failure reason; their tasks do (`error`).
+    listAll("tasks", { index_id: indexId, status: "failed" }),
+    pollTasks(),
+  ]);
   if (indexId !== state.indexId) return; // the person switched index meanwhile
-  state.assets = new Map(assets.map((a) => [a._id, a]));
+  const reasons = new Map(failed.map((t) => [t.video_id, failureReason(t)]));
+  state.assets = new Map(assets.map((a) => [a._id, reasons.get(a._id) ? { ...a, error: reasons.get(a._id) } : a]));
   renderAssets();
 }
 
@@ -160,7 +166,7 @@ function card(asset) {
     ? el("a.name", { href: `#/watch/${encodeURIComponent(asset._id)}` }, assetName(asset))
     : el("span.name", {}, assetName(asset));
   const still = asset.thumbnail_url || (asset.hls && (asset.hls.thumbnail_urls || [])[0]);
-  const picture = still ? thumb(mediaUrl(still), assetName(asset)) : null;
+  const picture = still ? thumb(still, assetName(asset)) : null;
   const userMeta = asset.user_metadata && Object.keys(asset.user_metadata).length
     ? el("p.small.muted", {}, Object.entries(asset.user_metadata).map(([k, v]) => `${k}=${v}`).join(", "))
     : null;
@@ -173,11 +179,18 @@ function card(asset) {
     userMeta);
 }
 
+let rendered = "";
+
 function renderAssets() {
   const f = filters();
   const all = allAssets();
   const shown = all.filter((a) => matches(a, f));
-  $("assets").replaceChildren(...shown.map(card));
+  // Polling re-renders only on a change, so focus and hover survive an unchanged list.
+  const signature = JSON.stringify(shown);
+  if (signature !== rendered) {
+    rendered = signature;
+    $("assets").replaceChildren(...shown.map(card));
+  }
   const counts = {};
   for (const a of all) counts[a.status] = (counts[a.status] || 0) + 1;
   const summary = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ");
@@ -203,6 +216,7 @@ export function initLibrary() {
     uploadFiles([...e.dataTransfer.files]);
   });
   $("library-filters").addEventListener("input", renderAssets);
+  $("library-filters").addEventListener("change", renderAssets);
   $("library-filters").addEventListener("submit", (e) => e.preventDefault());
 }
 

@@ -1,19 +1,22 @@
 // Search: text, an image (picked or pasted) or both; modality toggles; filters; group by video.
 // Each hit shows its thumbnail, video, time range, score and the words that matched.
 
-import { call, mediaUrl } from "./api.js";
+import { call } from "./api.js";
 import { knownAssets, nameOf } from "./library.js";
 import { state } from "./state.js";
 import { clock, el, notify, parseMetadata, thumb } from "./ui.js";
 
-// The page's modality toggles -> the API's `search_options` values.
+// The page's modality toggles -> the API's `search_options` (TwelveLabs' names: `text_in_video` is
+// Marengo's on-screen text, sceneline's text vector of descriptions and visible text).
 export const SEARCH_OPTIONS = {
-  visual: ["visual"],
-  text: ["text_in_video"],
-  speech: ["transcription"],
+  visual: "visual",
+  text: "text_in_video",
+  speech: "transcription",
 };
 
 let queryImage = null; // a File, or null
+/** The hits of the last search, so the watch page can show the other moments found in a video. */
+export const lastMoments = [];
 let nextPageToken = "";
 let busy = false;
 
@@ -41,7 +44,7 @@ function searchForm() {
     data.append("query_media_type", "image");
     data.append("query_media_file", queryImage, queryImage.name || "pasted.png");
   }
-  for (const m of modalities) for (const option of SEARCH_OPTIONS[m]) data.append("search_options", option);
+  for (const m of modalities) data.append("search_options", SEARCH_OPTIONS[m]);
   data.append("group_by", form.elements.group.checked ? "video" : "clip");
   data.append("page_limit", String(Math.min(50, Math.max(1, Number(form.elements.limit.value) || 12))));
   const filter = parseMetadata(form.elements.meta.value) || {};
@@ -72,11 +75,12 @@ function scoreText(hit) {
 function resultItem(hit, videoId) {
   const start = Number(hit.start) || 0;
   const end = Number(hit.end) || start;
+  lastMoments.push({ videoId, start, end, thumbnail_url: hit.thumbnail_url || "" });
   const href = `#/watch/${encodeURIComponent(videoId)}?start=${start}&end=${end}`;
   const name = nameOf(videoId);
   const item = el("li.result", { dataset: { testid: "result", videoId, start: String(start), end: String(end) } },
     el("a.result-link", { href, "aria-label": `Play ${name} from ${clock(start)}` },
-      thumb(mediaUrl(hit.thumbnail_url), `${name} at ${clock(start)}`)),
+      thumb(hit.thumbnail_url, `${name} at ${clock(start)}`)),
     el("div.result-body", {},
       el("a.name", { href }, name),
       el("p.small", {}, `${clock(start)} – ${clock(end)}`, el("span.muted", {}, ` · ${scoreText(hit)}`)),
@@ -88,7 +92,10 @@ function resultItem(hit, videoId) {
 
 function renderResults(page, append) {
   const list = $("results");
-  if (!append) list.replaceChildren();
+  if (!append) {
+    list.replaceChildren();
+    lastMoments.length = 0;
+  }
   for (const hit of page.data || []) {
     if (Array.isArray(hit.clips)) { // grouped by video
       const videoId = hit.id || hit.video_id;
@@ -132,9 +139,23 @@ async function runSearch() {
     $("results").replaceChildren();
     $("search-summary").textContent = "";
     notify(`Search failed: ${err.message}`);
+    if (err.status === 400) disableRefusedModality(err.message);
   } finally {
     busy = false;
     $("results").removeAttribute("aria-busy");
+  }
+}
+
+/** A modality the server refuses ("search option 'x' is not available ...") is switched off, with
+ * the server's reason on it, so the next search works and the person sees why. */
+function disableRefusedModality(message) {
+  for (const [modality, option] of Object.entries(SEARCH_OPTIONS)) {
+    if (!message.includes(`'${option}'`)) continue;
+    const box = $("search-form").querySelector(`input[name=modality][value=${modality}]`);
+    box.checked = false;
+    box.disabled = true;
+    box.parentElement.title = message;
+    box.parentElement.classList.add("unavailable");
   }
 }
 

@@ -1,5 +1,7 @@
 // Small DOM helpers shared by the views.
 
+import { setMediaSource } from "./api.js";
+
 /** el("li.card", {dataset: {...}, onclick}, child, "text", ...) */
 export function el(spec, props = {}, ...children) {
   const [tag, ...classes] = spec.split(".");
@@ -67,14 +69,12 @@ export function parseMetadata(text) {
   return out;
 }
 
-/** A thumbnail <img> that shows a grey box with words instead of a broken image. */
+/** A thumbnail <img> that shows a grey box instead of a broken image. */
 export function thumb(src, alt) {
-  const img = el("img.thumb", { alt, loading: "lazy", decoding: "async" });
-  if (src) {
-    img.src = src;
-    img.addEventListener("error", () => img.classList.add("missing"), { once: true });
-  } else {
-    img.classList.add("missing");
-  }
+  const img = el("img.thumb", { alt, decoding: "async" });
+  const missing = () => img.classList.add("missing");
+  img.addEventListener("error", missing, { once: true });
+  if (src) setMediaSource(img, src).catch(missing);
+  else missing();
   return img;
 }

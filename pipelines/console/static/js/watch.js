@@ -1,24 +1,26 @@
 // Watch: the video from the scene's start, the scene marked on a timeline of scene thumbnails,
 // the transcript (a click seeks), and a summary with chapters where the server can make them.
 
-import { call, mediaUrl, routes } from "./api.js";
+import { call, routes, setMediaSource } from "./api.js";
+import { lastMoments } from "./search.js";
 import { state } from "./state.js";
 import { bytes, clock, el, thumb } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 let current = { videoId: "", duration: 0, lines: [] };
 
-/** Scenes as [{start, end, thumbnail_url}], from whichever field the server lists them in. */
-function scenesOf(asset) {
-  const listed = asset.scenes || asset.segments || [];
+/** The scenes to put on the timeline, and what they are: the video's own scene list where the
+ * server gives one, else the moments the last search found in this video. */
+function scenesOf(asset, videoId) {
+  const listed = asset.scenes || [];
   if (listed.length) {
-    return listed.map((s) => ({
-      start: Number(s.start ?? s.start_sec ?? s.start_offset_sec ?? 0),
-      end: Number(s.end ?? s.end_sec ?? s.end_offset_sec ?? 0),
-      thumbnail_url: s.thumbnail_url || "",
-    }));
+    return {
+      title: "Scenes",
+      scenes: listed.map((s) => ({ start: Number(s.start ?? 0), end: Number(s.end ?? 0), thumbnail_url: s.thumbnail_url || "" })),
+    };
   }
-  return [];
+  const found = lastMoments.filter((m) => m.videoId === videoId).sort((a, b) => a.start - b.start);
+  return { title: found.length ? "Moments your search found" : "", scenes: found };
 }
 
 function seek(seconds, play = true) {
@@ -37,7 +39,9 @@ function place(node, start, end) {
   node.style.width = `${Math.max(0.5, (100 * Math.max(0, end - start)) / d)}%`;
 }
 
-function renderTimeline(scenes, mark) {
+function renderTimeline({ title, scenes }, mark) {
+  $("scenes-title").textContent = title;
+  $("scenes-title").hidden = !title;
   const timeline = $("timeline");
   for (const old of timeline.querySelectorAll(".tick")) old.remove();
   for (const scene of scenes) {
@@ -55,12 +59,18 @@ function renderTimeline(scenes, mark) {
   if (mark) place(markNode, mark.start, mark.end);
   $("scenes").replaceChildren(...scenes.map((scene) => el("li", {},
     el("button.scene", { type: "button", onclick: () => seek(scene.start), "aria-label": `Play from ${clock(scene.start)}` },
-      thumb(mediaUrl(scene.thumbnail_url), `Scene at ${clock(scene.start)}`),
+      thumb(scene.thumbnail_url, `Scene at ${clock(scene.start)}`),
       el("span.small", {}, clock(scene.start))))));
 }
 
 function renderTranscript(lines) {
-  current.lines = lines;
+  current.lines = lines || [];
+  // TwelveLabs answers `transcription` on a retrieve with ?transcription=true; a server without
+  // speech leaves it out, and the panel says so rather than stay blank.
+  if (!lines) {
+    $("transcript").replaceChildren(el("li.muted.small", {}, "This server gives no transcript for this video."));
+    return;
+  }
   $("transcript").replaceChildren(...(lines.length ? lines.map((line, i) => el("li", {},
     el("button.line", { type: "button", dataset: { i: String(i) }, onclick: () => seek(line.start) },
       el("span.time", {}, clock(line.start)), " ", line.value || line.text || ""))) : [el("li.muted.small", {}, "No speech found.")]));
@@ -110,14 +120,17 @@ export async function showWatch(videoId, query) {
   $("watch-meta").textContent = [asset.status, meta.duration ? clock(meta.duration) : "",
     meta.width ? `${meta.width}×${meta.height}` : "", bytes(meta.size)].filter(Boolean).join(" · ");
   const player = $("player");
-  const src = mediaUrl((asset.hls && asset.hls.video_url) || asset.video_url || "");
+  const src = (asset.hls && asset.hls.video_url) || "";
   if (!src) throw new Error("The server gives no playable file for this video.");
-  if (player.getAttribute("src") !== src) player.src = src;
+  if (player.dataset.source !== src) {
+    player.dataset.source = src;
+    await setMediaSource(player, src);
+  }
   player.addEventListener("loadedmetadata", () => {
     if (!current.duration) current.duration = player.duration;
   }, { once: true });
-  renderTimeline(scenesOf(asset), hasMark ? { start, end } : null);
-  renderTranscript(asset.transcription || []);
+  renderTimeline(scenesOf(asset, videoId), hasMark ? { start, end } : null);
+  renderTranscript(asset.transcription);
   seek(start, hasMark);
   showAnalysis(videoId);
 }
