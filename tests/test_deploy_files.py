@@ -316,3 +316,31 @@ def test_script_and_terraform_create_the_same_names():
                 "google_pubsub_subscription.dead_letter"):
         suffix = res[key]["name"].replace("${var.name}", "")
         assert f'"$NAME{suffix}"' in script, suffix
+
+
+# ---- the API server (deploy/server) ----------------------------------------------------------
+def test_server_dockerfile_passes_hadolint():
+    done = subprocess.run([tool("hadolint"), "--failure-threshold", "warning", "--no-color",
+                           str(DEPLOY / "server" / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def test_server_manifest_validates_and_agrees_with_the_serve_command():
+    from typer.main import get_command
+
+    from sceneline.pipelines.cli import app
+
+    docs = {d["kind"]: d for d in load_yaml_docs(DEPLOY / "server" / "kubernetes.yaml")}
+    assert set(docs) == {"PersistentVolumeClaim", "Deployment", "Service"}
+    for doc in docs.values():
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    serve = get_command(app).commands["serve"]
+    known = {opt for p in serve.params for opt in p.opts}
+    container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    flags = dict(a.split("=", 1) for a in container["args"])
+    assert set(flags) <= known, set(flags) - known  # every flag is one `sceneline serve` takes
+    assert {e["name"] for e in container["env"]} <= {v for p in serve.params for v in ([p.envvar] if p.envvar else [])}
+    assert container["ports"][0]["containerPort"] == int(flags["--port"])
+    assert flags["--qdrant-url"].startswith("http")  # stateless index: a Qdrant server, never a local folder
+    mount = container["volumeMounts"][0]["mountPath"]
+    assert flags["--home"] == mount

@@ -14,9 +14,11 @@ import time
 from typing import AsyncIterator, Iterator
 
 from fastapi import Depends, FastAPI, Request
+from starlette.types import ASGIApp
 
 from sceneline.pipelines.console import mount_console
 from sceneline.pipelines.server.auth import require_api_key
+from sceneline.pipelines.server.deps import require_key_or_signature
 from sceneline.pipelines.server.errors import install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.records import Records
@@ -25,8 +27,9 @@ from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (indexes.router, tasks.router, videos.router, search.router, media.router)
+ROUTERS = (indexes.router, tasks.router, videos.router, search.router)
 AUTH = [Depends(require_api_key)]
+MEDIA_AUTH = [Depends(require_key_or_signature)]
 
 
 @contextlib.contextmanager
@@ -82,5 +85,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
-    mount_console(app)  # the web page at `/`; last, since a mount at `/` takes every path left
+    app.include_router(media.router, prefix=API_PREFIX, dependencies=MEDIA_AUTH)
+    # Last, since a mount at `/` takes every path left: the web page, and behind it the store dialect.
+    mount_console(app, fallback=store_dialect(settings))
     return app
+
+
+def store_dialect(settings: ServerSettings) -> ASGIApp | None:
+    """The index folder's Qdrant-REST gateway, for every path no API route or page file matches,
+    so `--qdrant-url http://HOST:PORT` reaches the same index (what `serve` did before the API).
+    Only for a keyless, loopback server: that dialect has no API-key check of its own.
+    The store service of the index-engine work replaces this with its router."""
+    store = settings.store
+    if store.url or store.path == ":memory:" or settings.api_key_hashes:
+        return None
+    from sceneline.transforms.store.gateway import build_app
+    from sceneline.transforms.store.scene_store import StoreConfig, _shared_client
+
+    return build_app(*_shared_client(StoreConfig(path=store.path)))

@@ -1,11 +1,14 @@
 """FastAPI dependencies: the server's parts, looked up on the app, and common checks."""
 
 # No `from __future__ import annotations`: FastAPI reads the annotations as objects.
+import hashlib
+import hmac
 import json
 from typing import Any, Iterable, Optional
 
 from fastapi import Request
 
+from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.errors import ApiError, not_found
 from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.records import IndexRow, Records, VideoRow
@@ -40,8 +43,22 @@ def existing_video(records: Records, index_id: str, video_id: str) -> VideoRow:
 
 
 def media_url(request: Request, path: str) -> str:
-    """An absolute URL on this server, as the client reached it."""
-    return str(request.base_url).rstrip("/") + path
+    """An absolute, presigned URL on this server, as the client reached it: a browser's <img> or
+    <video> can fetch it without the API key (like TwelveLabs' presigned URLs)."""
+    return str(request.base_url).rstrip("/") + path + "?sig=" + sign(request.app.state.settings.key_salt, path)
+
+
+def sign(secret: bytes, path: str) -> str:
+    return hmac.new(secret + b"media", path.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def require_key_or_signature(request: Request) -> None:
+    """Media routes: a valid `sig` (from a URL this server handed out) or the API key."""
+    settings = request.app.state.settings
+    given = request.query_params.get("sig")
+    if given and hmac.compare_digest(given, sign(settings.key_salt, request.url.path)):
+        return
+    require_api_key(request)
 
 
 async def only_fields(request: Request, allowed: Iterable[str]) -> None:

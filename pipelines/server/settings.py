@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class ServerSettings:
     store: StoreConfig
     index_argv: tuple[str, ...] = ()
     api_key_hashes: tuple[str, ...] = ()
-    key_salt: bytes = b""
+    key_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16))  # also signs media URLs
     index_workers: int = field(default_factory=default_index_workers)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     offline: bool = False  # never reach for a model hub (queries use the index's models)

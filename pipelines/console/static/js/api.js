@@ -142,21 +142,6 @@ export function uploadTask(indexId, file, onProgress) {
   });
 }
 
-/** Point an <img> or <video> at a media URL of this server. Elements cannot send the x-api-key
- * header, so with a key the bytes come through fetch (with the header) as a blob URL. */
-export async function setMediaSource(element, url) {
-  const key = apiKey();
-  if (!url) return;
-  const full = new URL(url, location.origin);
-  if (!key || full.origin !== location.origin) {
-    element.src = url;
-    return;
-  }
-  const response = await fetch(full, { headers: { "x-api-key": key } });
-  if (!response.ok) throw new ApiError(response.status, await reasonOf(response));
-  element.src = URL.createObjectURL(await response.blob());
-}
-
 let openapi = null;
 
 /** The server's route list (FastAPI's /openapi.json), to show panels only where a route answers. */

@@ -1,7 +1,5 @@
 // Small DOM helpers shared by the views.
 
-import { setMediaSource } from "./api.js";
-
 /** el("li.card", {dataset: {...}, onclick}, child, "text", ...) */
 export function el(spec, props = {}, ...children) {
   const [tag, ...classes] = spec.split(".");
@@ -69,12 +67,12 @@ export function parseMetadata(text) {
   return out;
 }
 
-/** A thumbnail <img> that shows a grey box instead of a broken image. */
+/** A thumbnail <img> that shows a grey box instead of a broken image. The server's media URLs
+ * are presigned, so an element fetches them without the API key. */
 export function thumb(src, alt) {
   const img = el("img.thumb", { alt, decoding: "async" });
-  const missing = () => img.classList.add("missing");
-  img.addEventListener("error", missing, { once: true });
-  if (src) setMediaSource(img, src).catch(missing);
-  else missing();
+  img.addEventListener("error", () => img.classList.add("missing"), { once: true });
+  if (src) img.src = src;
+  else img.classList.add("missing");
   return img;
 }

@@ -1,7 +1,7 @@
 // Watch: the video from the scene's start, the scene marked on a timeline of scene thumbnails,
 // the transcript (a click seeks), and a summary with chapters where the server can make them.
 
-import { call, routes, setMediaSource } from "./api.js";
+import { call, routes } from "./api.js";
 import { lastMoments } from "./search.js";
 import { state } from "./state.js";
 import { bytes, clock, el, thumb } from "./ui.js";
@@ -122,10 +122,7 @@ export async function showWatch(videoId, query) {
   const player = $("player");
   const src = (asset.hls && asset.hls.video_url) || "";
   if (!src) throw new Error("The server gives no playable file for this video.");
-  if (player.dataset.source !== src) {
-    player.dataset.source = src;
-    await setMediaSource(player, src);
-  }
+  if (player.getAttribute("src") !== src) player.src = src;
   player.addEventListener("loadedmetadata", () => {
     if (!current.duration) current.duration = player.duration;
   }, { once: true });
