@@ -12,6 +12,7 @@ SCENELINE_CONSOLE_SCREENSHOTS=docs/console writes a screenshot of each view ther
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,7 +27,8 @@ import pytest
 from clips import write_shots
 from conftest import media
 
-selenium = pytest.importorskip("selenium")
+from sceneline.pipelines.console import STATIC_DIR, mount_console
+
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -44,13 +46,64 @@ SHOT_SECONDS = 2.0  # each shot of the test clip; its scenes start at 0, 2 and 4
 INDEX_TIMEOUT_S = 240  # three uploads on one worker, on a busy 2-core machine
 SCREENSHOTS = os.environ.get("SCENELINE_CONSOLE_SCREENSHOTS")
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium "
-                              "chromium-driver; .ci/run does)"),
-]
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver; .ci/run does)")
 
+
+# ---- the page's files, without a browser -----------------------------------------------------
+
+def test_page_is_self_contained_and_carries_the_test_hooks():
+    files = {p.relative_to(STATIC_DIR).as_posix(): p.read_text() for p in STATIC_DIR.rglob("*") if p.is_file()}
+    assert {"index.html", "style.css", "js/app.js"} <= set(files)
+    for name, text in files.items():
+        # Offline: no CDN script, remote font or stylesheet; every reference is relative.
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), f"{name} loads something remote"
+        assert "@import" not in text and "url(http" not in text, f"{name} loads something remote"
+    page = files["index.html"]
+    for hook in ("upload-input", "search-input", "search-image-input", "player"):
+        assert f'data-testid="{hook}"' in page
+    scripts = "".join(text for name, text in files.items() if name.endswith(".js"))
+    for hook in ('testid: "asset"', 'testid: "result"'):
+        assert hook in scripts
+
+
+def test_root_is_the_page_for_browsers_and_the_fallback_for_api_clients():
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from fastapi.testclient import TestClient
+
+    fallback = FastAPI()
+
+    @fallback.get("/")
+    def root():
+        return JSONResponse({"title": "the store dialect"})
+
+    @fallback.get("/collections")
+    def collections():
+        return JSONResponse({"result": {"collections": []}})
+
+    app = FastAPI()
+
+    @app.get("/v1.3/ping")
+    def ping():
+        return {"ok": True}
+
+    mount_console(app, fallback=fallback)
+    with TestClient(app) as client:
+        page = client.get("/", headers={"accept": "text/html,application/xhtml+xml"})
+        assert page.status_code == 200 and 'data-testid="upload-input"' in page.text
+        assert client.get("/").json() == {"title": "the store dialect"}
+        assert client.get("/js/app.js").headers["content-type"].startswith("text/javascript")
+        assert client.get("/collections").json() == {"result": {"collections": []}}
+        assert client.get("/v1.3/ping").json() == {"ok": True}  # API routes come first
+    alone = FastAPI()
+    mount_console(alone)
+    with TestClient(alone) as client:
+        assert client.get("/").status_code == 200 and client.get("/collections").status_code == 404
+
+
+# ---- the page in a real browser, against a real server --------------------------------------
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -196,6 +249,8 @@ def uploaded(browser, footage) -> dict[str, str]:
         " c.dataset.videoId])"))
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_upload_shows_progress_then_status_and_failure_reason(browser, uploaded):
     rows = {r.find_element(By.CSS_SELECTOR, ".name").text: r for r in
             browser.find_elements(By.CSS_SELECTOR, "#uploads li")}
@@ -229,6 +284,8 @@ def _thumbnails_loaded(driver) -> list[int]:
         ".map(i => i.complete ? i.naturalWidth : -1)")
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_search_by_image_finds_its_shot(browser, uploaded, footage):
     browser.find_element(By.LINK_TEXT, "Search").click()
     browser.find_element(By.CSS_SELECTOR, "[data-testid=search-image-input]").send_keys(str(footage["still"]))
@@ -243,6 +300,8 @@ def test_search_by_image_finds_its_shot(browser, uploaded, footage):
     shoot(browser, "search")
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_search_by_text_with_enter(browser, uploaded):
     browser.find_element(By.CSS_SELECTOR, "#query-image-clear").click()
     box = browser.find_element(By.CSS_SELECTOR, "[data-testid=search-input]")
@@ -261,6 +320,8 @@ def test_search_by_text_with_enter(browser, uploaded):
     wait(browser, lambda d: all(w > 0 for w in _thumbnails_loaded(d)), 30, "result thumbnails to load")
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_clicking_a_result_plays_from_the_scene_start(browser, uploaded, footage):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=search-image-input]").send_keys(str(footage["still"]))
     hit = wait(browser, lambda d: [h for h in _results(d) if float(h.get_attribute("data-start")) > 0], 60,
@@ -278,6 +339,8 @@ def test_clicking_a_result_plays_from_the_scene_start(browser, uploaded, footage
     shoot(browser, "watch")
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_phone_width_has_no_horizontal_overflow(browser, uploaded):
     browser.set_window_size(375, 812)
     try:
@@ -292,7 +355,9 @@ def test_phone_width_has_no_horizontal_overflow(browser, uploaded):
         browser.set_window_size(1280, 900)
 
 
-def test_keyboard_reaches_search_and_upload(browser, uploaded):
+@pytest.mark.slow
+@needs_chromium
+def test_keyboard_reaches_the_file_input(browser, uploaded):
     browser.find_element(By.CSS_SELECTOR, "[data-view-link=library]").click()
     browser.execute_script("document.activeElement.blur()")
     reached = set()
@@ -305,6 +370,8 @@ def test_keyboard_reaches_search_and_upload(browser, uploaded):
     assert "upload-input" in reached, f"Tab never reached the file input; it reached {sorted(reached)}"
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_browser_console_has_no_errors(browser, uploaded):
     # Runs after the views above have all been used. The one error allowed is the browser's own
     # line for the upload this module makes fail on purpose (the server's 400 for not_a_video.mp4).
@@ -312,6 +379,8 @@ def test_browser_console_has_no_errors(browser, uploaded):
     assert errors == []
 
 
+@pytest.mark.slow
+@needs_chromium
 def test_page_asks_for_a_key_once_and_keeps_it_for_the_session(tmp_path, tiny_clip):
     url, process = start_server(tmp_path / "home", tiny_clip.spec, "--api-key", "console-test-key")
     driver = new_browser(tmp_path / "profile")

@@ -38,6 +38,11 @@ async function render() {
 
 function initChrome() {
   document.getElementById("notice-close").addEventListener("click", clearNotice);
+  // The skip link moves focus only: the URL hash belongs to the views.
+  document.querySelector(".skip").addEventListener("click", (e) => {
+    e.preventDefault();
+    document.getElementById("main").focus();
+  });
   select().addEventListener("change", async () => {
     state.indexId = select().value;
     localStorage.setItem(INDEX_STORE, state.indexId);

@@ -86,10 +86,20 @@ function followPlayback() {
   for (const b of $("transcript").querySelectorAll(".line")) b.classList.toggle("active", Number(b.dataset.i) === active);
 }
 
+/** Summary and chapters come from the analyze routes (POST /v1.3/summarize) where the server has
+ * them. They run a language model, so they run when asked, not on every visit. */
 async function showAnalysis(videoId) {
   const panel = $("summary-panel");
-  panel.hidden = true;
-  if (!(await routes()).has("/v1.3/summarize")) return;
+  $("summary").textContent = "";
+  $("chapters").replaceChildren();
+  panel.hidden = !(await routes()).has("/v1.3/summarize");
+  $("summarize").hidden = false;
+}
+
+async function summarize() {
+  const videoId = current.videoId;
+  $("summarize").hidden = true;
+  $("summary").textContent = "Summarizing…";
   try {
     const [summary, chapters] = await Promise.all([
       call("summarize", { method: "POST", json: { video_id: videoId, type: "summary" } }),
@@ -98,12 +108,12 @@ async function showAnalysis(videoId) {
     if (videoId !== current.videoId) return;
     $("summary").textContent = summary.summary || "";
     $("chapters").replaceChildren(...(chapters.chapters || []).map((c) => el("li", {},
-      el("button.line", { type: "button", onclick: () => seek(c.start_sec ?? c.start ?? 0) },
-        el("span.time", {}, clock(c.start_sec ?? c.start)), " ", el("b", {}, c.chapter_title || c.title || ""),
+      el("button.line", { type: "button", onclick: () => seek(c.start_sec ?? 0) },
+        el("span.time", {}, clock(c.start_sec)), " ", el("b", {}, c.chapter_title || ""),
         c.chapter_summary ? el("span.small.muted", {}, ` ${c.chapter_summary}`) : ""))));
-    panel.hidden = !(summary.summary || (chapters.chapters || []).length);
-  } catch {
-    panel.hidden = true; // no model behind the route: the panel stays away rather than show an error
+  } catch (err) {
+    $("summary").textContent = `No summary: ${err.message}`;
+    $("summarize").hidden = false;
   }
 }
 
@@ -133,6 +143,7 @@ export async function showWatch(videoId, query) {
 }
 
 export function initWatch() {
+  $("summarize").addEventListener("click", summarize);
   const player = $("player");
   player.addEventListener("timeupdate", followPlayback);
   player.addEventListener("error", () => {
