@@ -215,6 +215,8 @@ export function initLibrary() {
     e.preventDefault();
     uploadFiles([...e.dataTransfer.files]);
   });
+  // A file dropped beside the drop area would make the browser open it and leave the page.
+  for (const name of ["dragover", "drop"]) window.addEventListener(name, (e) => e.preventDefault());
   $("library-filters").addEventListener("input", renderAssets);
   $("library-filters").addEventListener("change", renderAssets);
   $("library-filters").addEventListener("submit", (e) => e.preventDefault());

@@ -72,6 +72,12 @@ function scoreText(hit) {
   return "";
 }
 
+/** Images have no duration: their one "scene" has no time range worth showing. */
+function isImage(videoId) {
+  const asset = state.assets.get(videoId);
+  return Boolean(asset && asset.status === "ready" && !(asset.system_metadata || {}).duration);
+}
+
 function resultItem(hit, videoId) {
   const start = Number(hit.start) || 0;
   const end = Number(hit.end) || start;
@@ -83,7 +89,8 @@ function resultItem(hit, videoId) {
       thumb(hit.thumbnail_url, `${name} at ${clock(start)}`)),
     el("div.result-body", {},
       el("a.name", { href }, name),
-      el("p.small", {}, `${clock(start)} – ${clock(end)}`, el("span.muted", {}, ` · ${scoreText(hit)}`)),
+      el("p.small", {}, isImage(videoId) ? "image" : `${clock(start)} – ${clock(end)}`,
+        el("span.muted", {}, ` · ${scoreText(hit)}`)),
       snippets(hit).map(([label, text]) => el("p.snippet", {}, el("b", {}, `${label}: `), text))));
   // The whole card plays, not just its link: a bigger target on a phone.
   item.addEventListener("click", (e) => { if (!e.target.closest("a")) location.hash = href; });

@@ -132,13 +132,25 @@ export async function showWatch(videoId, query) {
   const player = $("player");
   const src = (asset.hls && asset.hls.video_url) || "";
   if (!src) throw new Error("The server gives no playable file for this video.");
-  if (player.getAttribute("src") !== src) player.src = src;
+  // An image has no duration: it is shown, not played.
+  const still = !meta.duration;
+  player.hidden = still;
+  $("timeline").hidden = still;
+  $("still").hidden = !still;
+  if (still) {
+    player.pause();
+    player.removeAttribute("src");
+    $("still").src = src;
+    $("still").alt = meta.filename || videoId;
+  } else if (player.getAttribute("src") !== src) {
+    player.src = src;
+  }
   player.addEventListener("loadedmetadata", () => {
     if (!current.duration) current.duration = player.duration;
   }, { once: true });
   renderTimeline(scenesOf(asset, videoId), hasMark ? { start, end } : null);
   renderTranscript(asset.transcription);
-  seek(start, hasMark);
+  if (!still) seek(start, hasMark);
   showAnalysis(videoId);
 }
 
