@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "understanding": "understanding",
     "stream": "stream_latency",
     "reliability": "reliability",
+    "api": "api",
 }
 
 

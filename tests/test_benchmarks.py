@@ -41,3 +41,7 @@ def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     reliability = json.loads((tmp_path / "reliability.json").read_text())["figures"]
     assert reliability["kinds"] >= 30 and reliability["inputs_lost"] == 0 and not reliability["unexpected"]
     assert reliability["faults"] and all(f["survived"] for f in reliability["faults"])
+    api = json.loads((tmp_path / "api.json").read_text())["figures"]
+    assert api["search"][0]["api"]["requests"] > 0 and api["search"][0]["api"]["errors"] == 0
+    assert api["load"]["uploads_accepted"] > 0 and api["load"]["uploads_lost"] == 0
+    assert api["upload"]["status"] == 200 and api["upload"]["api_mb_s"] > 0
