@@ -27,15 +27,15 @@ import pytest
 from clips import write_shots
 from conftest import media
 
-from sceneline.pipelines.console import STATIC_DIR, mount_console
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import TimeoutException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from sceneline.pipelines.console import STATIC_DIR, mount_console
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -43,7 +43,7 @@ BROWSER_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--window-size=1280,900")
 SHOT_SECONDS = 2.0  # each shot of the test clip; its scenes start at 0, 2 and 4 s
-INDEX_TIMEOUT_S = 240  # three uploads on one worker, on a busy 2-core machine
+INDEX_TIMEOUT_S = 300  # two uploads indexed on one worker, on a busy 2-core machine
 SCREENSHOTS = os.environ.get("SCENELINE_CONSOLE_SCREENSHOTS")
 
 needs_chromium = pytest.mark.skipif(
