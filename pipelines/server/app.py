@@ -16,6 +16,7 @@ from typing import AsyncIterator, Iterator
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sceneline.pipelines.console import mount_console
 from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.deps import require_key_or_signature
 from sceneline.pipelines.server.errors import error_body, install_error_handlers
@@ -86,6 +87,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
     app.include_router(media.router, prefix=API_PREFIX, dependencies=MEDIA_AUTH)
     app.include_router(analyze.router(settings, records), dependencies=AUTH)  # prefixed /v1.3 itself
+    # Last, since a mount at `/` takes every path left: the web page.
+    mount_console(app)
     return app
 
 
