@@ -166,7 +166,7 @@ def test_a_local_folder_is_served_only_to_dask_workers_on_this_machine(flags, lo
 
 CLI_ARGS = ["launch", "dataflow", "gs://media-bucket/videos/", "--project", "proj-1", "--region", "us-central1",
             "--bucket", "gs://work-bucket", "--image", IMAGE, "--qdrant-url", QDRANT, "--job-name", "sceneline-test",
-            "--number_of_worker_harness_threads=4"]
+            "--beam-arg", "number_of_worker_harness_threads=4"]
 
 
 def test_launch_command_prints_the_plan_as_data():

@@ -13,7 +13,7 @@ from typing import List, Optional
 import typer
 
 from sceneline.pipelines.cli.common import (
-    BEAM_PASSTHROUGH,
+    BeamArgs,
     configure_logging,
     err,
     option,
@@ -52,9 +52,8 @@ def _job(inputs: list[str], beam_flags: list[str], output_prefix: str, **shared)
     return Job(inputs=tuple(inputs), extra=tuple(beam_flags), output_prefix=output_prefix, **shared)
 
 
-@launch_app.command(context_settings=BEAM_PASSTHROUGH)
+@launch_app.command()
 def dataflow(
-    ctx: typer.Context,
     inputs: Optional[List[str]] = Inputs,
     project: str = typer.Option(..., "--project", envvar="GOOGLE_CLOUD_PROJECT"),
     region: str = typer.Option(..., "--region"),
@@ -76,12 +75,13 @@ def dataflow(
     visual_model: str = option(ModelSettings, "visual_model"),
     detach: bool = Detach,
     dry_run: bool = DryRun,
+    beam_args: Optional[List[str]] = BeamArgs,
 ) -> None:
-    """Launch on Dataflow with GPU workers (other --name=value flags go to Beam)."""
+    """Launch on Dataflow with GPU workers (flags for Beam: --beam-arg NAME=VALUE, or after `--`)."""
     from sceneline.pipelines.launch import DataflowTarget, dataflow_plan  # Beam: see _job
 
     configure_logging(False)
-    inputs, beam_flags = split_beam_flags(inputs, ctx)
+    inputs, beam_flags = split_beam_flags(inputs, beam_args)
     target = DataflowTarget(
         project=project, region=region, bucket=bucket, image=image,
         gpu_type=None if gpu.lower() == "none" else gpu, gpu_count=gpu_count, gpu_sharing=gpu_sharing,
@@ -93,9 +93,8 @@ def dataflow(
     _launch(run_guarded(dataflow_plan, job, target), dry_run)
 
 
-@launch_app.command(context_settings=BEAM_PASSTHROUGH)
+@launch_app.command()
 def flink(
-    ctx: typer.Context,
     inputs: Optional[List[str]] = Inputs,
     job_endpoint: Optional[str] = typer.Option(None, "--job-endpoint", help="Beam job server, HOST:8099."),
     flink_master: Optional[str] = typer.Option(None, "--flink-master", help="Flink REST endpoint, HOST:8081."),
@@ -114,12 +113,13 @@ def flink(
     visual_model: str = option(ModelSettings, "visual_model"),
     detach: bool = Detach,
     dry_run: bool = DryRun,
+    beam_args: Optional[List[str]] = BeamArgs,
 ) -> None:
     """Launch on a Flink cluster, through a Beam job server or Flink's REST endpoint."""
     from sceneline.pipelines.launch import FlinkTarget, flink_plan  # Beam: see _job
 
     configure_logging(False)
-    inputs, beam_flags = split_beam_flags(inputs, ctx)
+    inputs, beam_flags = split_beam_flags(inputs, beam_args)
     target = FlinkTarget(job_endpoint=job_endpoint, flink_master=flink_master, parallelism=parallelism,
                          environment=environment, worker_pool=worker_pool, image=image, gpu=gpu)
     job = _job(inputs, beam_flags, output_prefix, subscription=subscription, qdrant_url=qdrant_url,

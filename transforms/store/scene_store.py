@@ -88,7 +88,21 @@ def _open_client(config: StoreConfig) -> QdrantClient:
     # Another process owns this folder and serves it: talk to it over HTTP, the folder admits
     # one process at a time.
     url = advertised_url(config.path)
-    return QdrantClient(url=url, timeout=60) if url else QdrantClient(path=config.path)
+    if url:
+        return QdrantClient(url=url, timeout=60)
+    try:
+        return QdrantClient(path=config.path)
+    except RuntimeError as exc:
+        if "already accessed" not in str(exc):
+            raise
+        raise StoreBusyError(
+            f"the index at {config.path} is in use by another process that does not share it; stop that "
+            f"process, or run it as `sceneline serve --qdrant-path {config.path}` and this command goes "
+            "through it") from None
+
+
+class StoreBusyError(UserError, RuntimeError):
+    """A local folder held by another process that serves it to nobody."""
 
 
 def _shared_client(config: StoreConfig) -> tuple[QdrantClient, threading.RLock]:
