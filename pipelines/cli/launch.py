@@ -21,6 +21,7 @@ from sceneline.pipelines.cli.common import (
     run_guarded,
     split_beam_flags,
 )
+from sceneline.transforms.io.gcp_env import require_cloud_credentials
 from sceneline.schemas.settings import ModelSettings, StoreSettings, StreamSettings, UnderstandingSettings
 
 launch_app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -82,6 +83,8 @@ def dataflow(
 
     configure_logging(False)
     inputs, beam_flags = split_beam_flags(inputs, beam_args)
+    if not dry_run:  # without credentials Beam retries for minutes before it says so
+        run_guarded(require_cloud_credentials, "launch dataflow")
     target = DataflowTarget(
         project=project, region=region, bucket=bucket, image=image,
         gpu_type=None if gpu.lower() == "none" else gpu, gpu_count=gpu_count, gpu_sharing=gpu_sharing,
@@ -141,14 +144,16 @@ def init_index(
     Safe to run again: an existing index is checked against the model instead.
     """
     configure_logging(False)
+    from sceneline.transforms.store.scene_store import require_reachable, store_config
+
+    config = run_guarded(store_config, qdrant_path, qdrant_url, qdrant_api_key, collection)
+    run_guarded(require_reachable, config)  # before the models load: a closed port is quicker to fix
     # The models' code (torch, open_clip) loads only when this command runs.
     from sceneline.pipelines.batch_index import prepare_store
     from sceneline.transforms.models.model_spec import preflight
     from sceneline.transforms.models.text_model import preflight_text_model
-    from sceneline.transforms.store.scene_store import store_config
 
     def prepare() -> dict:
-        config = store_config(qdrant_path, qdrant_url, qdrant_api_key, collection)
         store = prepare_store(config, preflight(visual_model, offline=offline), preflight_text_model(text_model))
         return {"store": config.describe(), "collection": collection, "assets_collection": store.names.assets,
                 **store.index_info()}

@@ -27,6 +27,7 @@ from sceneline.pipelines.cli.common import (
     split_beam_flags,
 )
 from sceneline.pipelines.cli.index import INDEX_GROUPS
+from sceneline.transforms.io.gcp_env import require_cloud_credentials
 from sceneline.schemas.limits import Limits
 from sceneline.schemas.settings import (
     AnalysisSettings,
@@ -97,6 +98,7 @@ def setup_bucket(
     Also a dead-letter topic if named; each resource is left alone if it exists."""
     configure_logging(False)
     name = bucket[len("gs://"):] if bucket.startswith("gs://") else bucket
+    run_guarded(require_cloud_credentials, "setup-bucket")
     steps = run_guarded(make_bucket_setup, BucketSetup(
         project=project, bucket=name.strip("/"), topic=topic, subscription=subscription,
         dead_letter_topic=dead_letter_topic, max_delivery_attempts=max_delivery_attempts,
