@@ -112,6 +112,9 @@ def index(
             if bar is not None:
                 bar.stop()
     except KeyboardInterrupt:
+        from sceneline.transforms.store.gateway import stop_gateways
+
+        stop_gateways()
         _stopped(done["finished"], done["total"])
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -195,16 +195,28 @@ class StoreGateway:
         self.url = f"http://{host}:{port}"
         _advert_path(self.folder).write_text(json.dumps(
             {"url": self.url, "pid": os.getpid(), "started_at": time.time()}))
+        _running.add(self)
         log.info("serving %s at %s", self.folder, self.url)
         return self.url
 
     def stop(self) -> None:
+        _running.discard(self)
         with contextlib.suppress(OSError):
             advert = _advert_path(self.folder)
             if json.loads(advert.read_text()).get("pid") == os.getpid():
                 advert.unlink()
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+_running: set[StoreGateway] = set()
+
+
+def stop_gateways() -> None:
+    """Stop every gateway of this process (their adverts go): for an interrupted run, whose
+    pipeline thread, which opened them, is abandoned rather than unwound."""
+    for gateway in list(_running):
+        gateway.stop()
 
 
 @contextlib.contextmanager
