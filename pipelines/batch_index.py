@@ -122,7 +122,7 @@ def build_index_pipeline(
     _ = (all_failures
          | "DeadLetterJson" >> beam.Map(_to_json_line)
          | "DeadLetters" >> beam.io.WriteToText(join(so.dead_letter, run_id, "failures"),
-                                                file_name_suffix=".jsonl"))
+                                                file_name_suffix=".jsonl", skip_if_empty=True))
     _ = ((written, failed_records, admitted[SKIPPED_TAG], unique[DUPLICATES_TAG], *resumed)
          | "AllOutcomes" >> beam.Flatten()
          | "OutcomeJson" >> beam.Map(_to_json_line)

@@ -21,8 +21,18 @@ from sceneline.transforms.store.scene_store import StoreConfig, StoreConfigError
 @contextlib.contextmanager
 def store_for_workers(config: StoreConfig, opts: PipelineOptions) -> Iterator[StoreConfig]:
     """Yield the store config to hand to workers, serving a local folder while needed."""
-    if config.url or workers_share_this_process(opts):
+    if config.url or config.path == ":memory:" and workers_share_this_process(opts):
         yield config
+        return
+    if workers_share_this_process(opts):
+        # Workers use this process's engine; the folder is served to other terminals (`sceneline
+        # status`, `search`) while the run holds it, unless its owner serves it already.
+        from sceneline.transforms.store.advert import advertised_url
+
+        with contextlib.ExitStack() as sharing:
+            if not advertised_url(config.path):
+                sharing.enter_context(serve_store(config.path))
+            yield config
         return
     if config.path == ":memory:":
         raise StoreConfigError(f"an in-memory store cannot be shared with {runner_of(opts)} workers in other "

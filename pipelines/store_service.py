@@ -158,11 +158,23 @@ class _Server:
                 raise ServeError("could not start serving (is the port taken?)")
             time.sleep(0.02)
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        _running.add(self)
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
+        _running.discard(self)
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+_running: set[_Server] = set()
+
+
+def stop_servers() -> None:
+    """Stop every store server of this process: for an interrupted run, whose pipeline thread,
+    which started them, is abandoned rather than unwound (their adverts go with the process)."""
+    for server in list(_running):
+        server.stop()
 
 
 @contextlib.contextmanager

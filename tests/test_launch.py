@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sceneline.pipelines import batch_index, launch
 from sceneline.pipelines.cli import app
+from sceneline.pipelines.cli import launch as launch_cli
 from sceneline.pipelines.launch import (
     DataflowTarget,
     FlinkTarget,
@@ -166,7 +167,7 @@ def test_a_local_folder_is_served_only_to_dask_workers_on_this_machine(flags, lo
 
 CLI_ARGS = ["launch", "dataflow", "gs://media-bucket/videos/", "--project", "proj-1", "--region", "us-central1",
             "--bucket", "gs://work-bucket", "--image", IMAGE, "--qdrant-url", QDRANT, "--job-name", "sceneline-test",
-            "--number_of_worker_harness_threads=4"]
+            "--beam-arg", "number_of_worker_harness_threads=4"]
 
 
 def test_launch_command_prints_the_plan_as_data():
@@ -182,6 +183,7 @@ def test_launch_command_hands_the_plan_to_the_pipeline_run(monkeypatch):
     # Stands in for batch_index.run: submitting to Dataflow needs Google Cloud, not reachable here.
     handed = []
     monkeypatch.setattr(batch_index, "run", lambda argv: handed.append(argv))
+    monkeypatch.setattr(launch_cli, "require_cloud_credentials", lambda what: None)  # likewise
     result = CliRunner().invoke(app, CLI_ARGS + ["--detach"])
     assert result.exit_code == 0, result.output
     assert handed == [dataflow_plan(batch_job(detach=True, extra=("--number_of_worker_harness_threads=4",)),

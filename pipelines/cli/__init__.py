@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+from typing import Optional
+
 import typer
 
 from sceneline.pipelines.cli import analyze, detect, index, launch, migrate, query, serve, stream, transcript
+from sceneline.pipelines.cli.common import err
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="sceneline: index videos and images into searchable scenes, and search them.")
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        try:
+            typer.echo(f"sceneline {version('sceneline')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("sceneline (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(_version: Optional[bool] = typer.Option(None, "--version", callback=_print_version, is_eager=True,
+                                                  help="Print the version and exit.")) -> None:
+    """sceneline: index videos and images into searchable scenes, and search them."""
+
 
 for group in (index, query, detect, serve, launch, stream, migrate, transcript, analyze):
     group.register(app)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception:  # user errors exit 2 inside the commands: what reaches here is a bug
+        traceback.print_exc()
+        err.print("This is a bug in sceneline, not something you did. Please report it on the project's issue "
+                  "tracker with the command you ran, `sceneline --version` and the traceback above.", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -11,6 +11,7 @@ import typer
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from sceneline.schemas.failures import UserError
 from sceneline.schemas.settings import SettingsGroup
@@ -21,8 +22,11 @@ T = TypeVar("T")
 
 JsonOut = typer.Option(False, "--json", help="Print one machine-readable JSON document.")
 Verbose = typer.Option(False, "--verbose", "-v")
-# Let a command take Beam's own `--name=value` flags (they reach it as extra arguments).
-BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+# Beam's own flags pass only in an explicit form, so a mistyped sceneline option fails instead
+# of reaching Beam unseen: `--beam-arg NAME=VALUE` (repeatable), or after `--`.
+BeamArgs = typer.Option(None, "--beam-arg", metavar="NAME=VALUE",
+                        help="A flag for Beam itself, e.g. --beam-arg direct_num_workers=2 (repeatable; "
+                             "or put Beam flags after `--`).")
 
 
 def option(group: type[SettingsGroup], name: str, **overrides: Any) -> Any:
@@ -56,7 +60,8 @@ def configure_logging(verbose: bool) -> None:
 
 
 def fail(exc: BaseException) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    # soft_wrap: one line, however long, so it can be read and grepped whole.
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -73,10 +78,17 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         close_shared_clients()
 
 
-def split_beam_flags(args: list[str] | None, ctx: typer.Context) -> tuple[list[str], list[str]]:
-    """Typer hands unknown `--name=value` options to a command's argument list: they are Beam's."""
+def split_beam_flags(args: list[str] | None, beam_args: list[str] | None) -> tuple[list[str], list[str]]:
+    """(inputs, Beam flags): flags given after `--` arrive among the arguments, `--beam-arg
+    NAME=VALUE` ones as their own list."""
     args = list(args or [])
-    return [a for a in args if not a.startswith("--")], [a for a in args if a.startswith("--")] + list(ctx.args)
+    flags = [a for a in args if a.startswith("--")]
+    for given in beam_args or []:
+        name, sep, value = given.lstrip("-").partition("=")
+        if not name:
+            fail(UserError(f"--beam-arg {given!r} is not NAME=VALUE (e.g. direct_num_workers=2)"))
+        flags.append(f"--{name}={value}" if sep else f"--{name}")
+    return [a for a in args if not a.startswith("--")], flags
 
 
 def settings_argv(values: dict[str, Any], *groups: type[SettingsGroup]) -> list[str]:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shlex
+import signal
 import sys
+import threading
+from collections import Counter
 from typing import Any, List, Optional
 
 import typer
@@ -12,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sceneline.pipelines.cli.common import (
-    BEAM_PASSTHROUGH,
+    BeamArgs,
     JsonOut,
     UserError,
     Verbose,
@@ -25,6 +31,7 @@ from sceneline.pipelines.cli.common import (
     settings_argv,
     split_beam_flags,
 )
+from sceneline.pipelines.cli.local_index import outputs_beside_index
 from sceneline.schemas import AssetStatus
 from sceneline.schemas.limits import Limits
 from sceneline.schemas.settings import (
@@ -41,8 +48,8 @@ INDEX_GROUPS = (StoreSettings, ModelSettings, UnderstandingSettings, AnalysisSet
 
 
 def index(
-    ctx: typer.Context,
-    paths: List[str] = typer.Argument(..., help="Files, folders, globs or gs:// prefixes."),
+    paths: List[str] = typer.Argument(..., help="Files, folders, globs or gs:// prefixes (then, after `--`, "
+                                                 "flags for Beam)."),
     qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
     qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
     qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
@@ -71,28 +78,73 @@ def index(
     max_pixels: int = option(Limits, "max_pixels"),
     max_frames: int = option(Limits, "max_frames"),
     time_budget_s: float = option(Limits, "time_budget_s"),
+    beam_args: Optional[List[str]] = BeamArgs,
 ) -> None:
-    """Index media into scenes (other --name=value flags go to Beam, e.g. --direct_num_workers=2)."""
+    """Index media into scenes (flags for Beam: --beam-arg direct_num_workers=2, or after `--`)."""
     configure_logging(verbose)
     # Beam and the models load only when a pipeline runs, not for `sceneline --help`.
     from sceneline.pipelines import batch_index
 
-    paths, beam_flags = split_beam_flags(paths, ctx)
+    paths, beam_flags = split_beam_flags(paths, beam_args)
     if not paths:
         fail(UserError("nothing to index: give at least one file, folder, glob or gs:// prefix"))
-    given = locals()
+    store = StoreSettings.pick(locals())
+    given = outputs_beside_index({**locals(), "run_dir": OutputSettings.default("run_dir")}, store)
     argv = [f"--input={p}" for p in paths] + [f"--runner={runner}"] \
         + settings_argv(given, *INDEX_GROUPS, BatchSettings) + beam_flags
 
-    if not json_out and sys.stderr.isatty():
-        with Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
-            task = progress.add_task("index", total=None)
-            result = run_guarded(batch_index.run, argv,
-                                 on_progress=lambda done, total: progress.update(task, completed=done, total=total))
-    else:
-        result = run_guarded(batch_index.run, argv)
+    done = {"finished": 0, "total": 0}
+    bar = None if json_out or not sys.stderr.isatty() else Progress(
+        TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
+
+    def on_progress(finished: int, total: int) -> None:
+        done.update(finished=finished, total=total)
+        if bar is not None:
+            bar.update(bar.task_ids[0], completed=finished, total=total)
+
+    previous = signal.signal(signal.SIGINT, _stop_quietly)
+    try:
+        if bar is not None:
+            bar.add_task("index", total=None)
+            bar.start()
+        try:
+            # With a progress callback the pipeline runs in a thread: Ctrl-C reaches this one.
+            result = run_guarded(batch_index.run, argv, on_progress=on_progress)
+        finally:
+            if bar is not None:
+                bar.stop()
+    except KeyboardInterrupt:
+        from sceneline.pipelines.store_service import stop_servers
+
+        stop_servers()
+        _stopped(done["finished"], done["total"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _print_run(result, json_out)
+
+
+def _stop_quietly(signum: int, frame: Any) -> None:
+    """Ctrl-C: the store closes under the pipeline's threads, which would die noisily; silence
+    them, ignore a second Ctrl-C during the clean-up, and unwind the main thread."""
+    logging.disable(logging.CRITICAL)
+    threading.excepthook = lambda args: None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command that finishes an interrupted run: the same one, with --resume."""
+    return shlex.join(["sceneline", *argv, *([] if "--resume" in argv else ["--resume"])])
+
+
+def _stopped(finished: int, total: int) -> None:
+    """One line, exit 130 (the shell's code for Ctrl-C). The clean-up is done (store closed,
+    advert removed); the pipeline's leftover threads must not hold the exit up, hence _exit."""
+    err.print(f"stopped: {finished} of {total or '?'} inputs finished; the rest resume with: "
+              f"{resume_command(sys.argv[1:])}", highlight=False, soft_wrap=True, markup=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _outcome_dict(record) -> dict[str, Any]:
@@ -118,14 +170,28 @@ def _print_run(result, json_out: bool) -> None:
         return
     out.print(f"run {result.run_id}: {counts['indexed']} indexed ({result.scene_count} scenes), "
               f"{counts['failed']} failed, {counts['skipped']} skipped in {result.elapsed_s:.1f} s")
-    problems = [o for o in result.outcomes if o.status in (AssetStatus.FAILED, AssetStatus.SKIPPED)]
-    if problems:
-        table = Table("status", "file", "reason", show_lines=False)
-        for o in problems:
+    failed = [o for o in result.outcomes if o.status is AssetStatus.FAILED]
+    if failed:  # each failure is worth a row; skips are counted by reason (--json lists them)
+        table = Table("failed", "reason")
+        for o in failed:
             reason = f"[{o.stage}] {o.error_message}" if o.stage else o.error_message
-            table.add_row(o.status.value, escape(o.filename), escape(reason or ""))
+            table.add_row(escape(o.filename), escape(reason or ""))
         out.print(table)
+    skipped = Counter(skip_reason(o.error_message) for o in result.outcomes if o.status is AssetStatus.SKIPPED)
+    for reason, count in skipped.most_common():
+        out.print(f"skipped {count}: {reason}", highlight=False)
+    if result.listing.hidden_skipped:
+        out.print(f"skipped {result.listing.hidden_skipped}: hidden files and folders", highlight=False)
+    if skipped or result.listing.hidden_skipped:
+        out.print("(--json lists each one)", highlight=False)
+
+
+def skip_reason(message: str | None) -> str:
+    """The kind of a skip, without the per-file detail: `not a media file: text data` counts as
+    `not a media file`, `already indexed by run r-1 (3 scenes)...` as `already indexed`."""
+    kind = (message or "no reason given").split(":", 1)[0]
+    return kind.split(" by run ", 1)[0].strip()
 
 
 def register(app: typer.Typer) -> None:
-    app.command(context_settings=BEAM_PASSTHROUGH)(index)
+    app.command()(index)

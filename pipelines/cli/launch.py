@@ -13,7 +13,7 @@ from typing import List, Optional
 import typer
 
 from sceneline.pipelines.cli.common import (
-    BEAM_PASSTHROUGH,
+    BeamArgs,
     configure_logging,
     err,
     option,
@@ -21,6 +21,7 @@ from sceneline.pipelines.cli.common import (
     run_guarded,
     split_beam_flags,
 )
+from sceneline.transforms.io.gcp_env import require_cloud_credentials
 from sceneline.schemas.settings import ModelSettings, StoreSettings, StreamSettings, UnderstandingSettings
 
 launch_app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -52,9 +53,8 @@ def _job(inputs: list[str], beam_flags: list[str], output_prefix: str, **shared)
     return Job(inputs=tuple(inputs), extra=tuple(beam_flags), output_prefix=output_prefix, **shared)
 
 
-@launch_app.command(context_settings=BEAM_PASSTHROUGH)
+@launch_app.command()
 def dataflow(
-    ctx: typer.Context,
     inputs: Optional[List[str]] = Inputs,
     project: str = typer.Option(..., "--project", envvar="GOOGLE_CLOUD_PROJECT"),
     region: str = typer.Option(..., "--region"),
@@ -76,12 +76,15 @@ def dataflow(
     visual_model: str = option(ModelSettings, "visual_model"),
     detach: bool = Detach,
     dry_run: bool = DryRun,
+    beam_args: Optional[List[str]] = BeamArgs,
 ) -> None:
-    """Launch on Dataflow with GPU workers (other --name=value flags go to Beam)."""
+    """Launch on Dataflow with GPU workers (flags for Beam: --beam-arg NAME=VALUE, or after `--`)."""
     from sceneline.pipelines.launch import DataflowTarget, dataflow_plan  # Beam: see _job
 
     configure_logging(False)
-    inputs, beam_flags = split_beam_flags(inputs, ctx)
+    inputs, beam_flags = split_beam_flags(inputs, beam_args)
+    if not dry_run:  # without credentials Beam retries for minutes before it says so
+        run_guarded(require_cloud_credentials, "launch dataflow")
     target = DataflowTarget(
         project=project, region=region, bucket=bucket, image=image,
         gpu_type=None if gpu.lower() == "none" else gpu, gpu_count=gpu_count, gpu_sharing=gpu_sharing,
@@ -93,9 +96,8 @@ def dataflow(
     _launch(run_guarded(dataflow_plan, job, target), dry_run)
 
 
-@launch_app.command(context_settings=BEAM_PASSTHROUGH)
+@launch_app.command()
 def flink(
-    ctx: typer.Context,
     inputs: Optional[List[str]] = Inputs,
     job_endpoint: Optional[str] = typer.Option(None, "--job-endpoint", help="Beam job server, HOST:8099."),
     flink_master: Optional[str] = typer.Option(None, "--flink-master", help="Flink REST endpoint, HOST:8081."),
@@ -114,12 +116,13 @@ def flink(
     visual_model: str = option(ModelSettings, "visual_model"),
     detach: bool = Detach,
     dry_run: bool = DryRun,
+    beam_args: Optional[List[str]] = BeamArgs,
 ) -> None:
     """Launch on a Flink cluster, through a Beam job server or Flink's REST endpoint."""
     from sceneline.pipelines.launch import FlinkTarget, flink_plan  # Beam: see _job
 
     configure_logging(False)
-    inputs, beam_flags = split_beam_flags(inputs, ctx)
+    inputs, beam_flags = split_beam_flags(inputs, beam_args)
     target = FlinkTarget(job_endpoint=job_endpoint, flink_master=flink_master, parallelism=parallelism,
                          environment=environment, worker_pool=worker_pool, image=image, gpu=gpu)
     job = _job(inputs, beam_flags, output_prefix, subscription=subscription, qdrant_url=qdrant_url,
@@ -141,14 +144,16 @@ def init_index(
     Safe to run again: an existing index is checked against the model instead.
     """
     configure_logging(False)
+    from sceneline.transforms.store.scene_store import require_reachable, store_config
+
+    config = run_guarded(store_config, qdrant_path, qdrant_url, qdrant_api_key, collection)
+    run_guarded(require_reachable, config)  # before the models load: a closed port is quicker to fix
     # The models' code (torch, open_clip) loads only when this command runs.
     from sceneline.pipelines.batch_index import prepare_store
     from sceneline.transforms.models.model_spec import preflight
     from sceneline.transforms.models.text_model import preflight_text_model
-    from sceneline.transforms.store.scene_store import store_config
 
     def prepare() -> dict:
-        config = store_config(qdrant_path, qdrant_url, qdrant_api_key, collection)
         store = prepare_store(config, preflight(visual_model, offline=offline), preflight_text_model(text_model))
         return {"store": config.describe(), "collection": collection, "assets_collection": store.names.assets,
                 **store.index_info()}

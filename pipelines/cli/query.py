@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Optional
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from sceneline.pipelines.cli.common import JsonOut, UserError, Verbose, configure_logging, err, option, out, run_guarded
+from sceneline.pipelines.cli.local_index import require_index
 from sceneline.schemas import AssetStatus, SearchRequest
 from sceneline.schemas.settings import ModelSettings, StoreSettings
 
@@ -60,6 +64,7 @@ def search(
     store_settings = StoreSettings.pick(locals())
 
     def do_search():
+        # Everything the user can get wrong is checked before a model loads.
         try:
             request = SearchRequest(text=query, image_path=image, limit=limit, page=page, modalities=modality,
                                     transcription_options=transcription_options,
@@ -67,6 +72,11 @@ def search(
                                     threshold=parse_threshold(threshold))
         except ValidationError as exc:
             raise UserError(_first_reason(exc)) from exc
+        if image:
+            check_query_image(image)
+        if visual_model is not None and not visual_model.strip():
+            raise UserError("--visual-model is empty: leave it out to use the model the index records")
+        require_index(store_settings)
         return run_search(open_store(store_settings), request, visual_model=visual_model, offline=offline)
 
     result = run_guarded(do_search)
@@ -78,6 +88,27 @@ def search(
             out.print_json(json.dumps([h.model_dump(exclude={"payload"}) for h in result.hits]))
         return
     _print_hits(out, result, page, limit)
+
+
+def check_query_image(image: str) -> None:
+    """A local --image must exist and be an image (its bytes say so, not its name)."""
+    from pathlib import Path
+
+    from sceneline.schemas import MediaType
+    from sceneline.transforms.media.sniff import SNIFF_BYTES, sniff_bytes
+
+    if "://" in image:
+        return  # a bucket object: read when the search runs
+    path = Path(image).expanduser()
+    if not path.is_file():
+        raise UserError(f"--image {image}: no such file")
+    with open(path, "rb") as f:
+        sniffed = sniff_bytes(f.read(SNIFF_BYTES))
+    if sniffed.media_type is MediaType.VIDEO:
+        raise UserError(f"--image {image} is a video ({sniffed.format}); --image takes a still image "
+                        "(a frame saved as JPEG or PNG)")
+    if sniffed.media_type is not MediaType.IMAGE:
+        raise UserError(f"--image {image} is not an image ({sniffed.format})")
 
 
 def _first_reason(exc: ValidationError) -> str:
@@ -116,6 +147,7 @@ def status(
     store_settings = StoreSettings.pick(locals())
 
     def load():
+        require_index(store_settings)
         store = open_store(store_settings)
         if asset_id:
             record = store.get_status(asset_id)
@@ -130,13 +162,25 @@ def status(
     if json_out:
         out.print_json(json.dumps([r.to_payload() for r in records]))
         return
-    # Ids are shown whole (users paste them into `sceneline status ID`); long errors wrap.
-    table = Table(Column("asset id", no_wrap=True, min_width=36), "status", "type", "scenes", "file", "error")
+    # Ids are shown whole (users paste them into `sceneline status ID`); the rest folds onto more
+    # lines rather than losing characters on a narrow terminal.
+    table = Table(Column("asset id", no_wrap=True, min_width=36), Column("status", min_width=8),
+                  Column("scenes", min_width=6), Column("file / error", overflow="fold", ratio=1),
+                  box=box.SIMPLE_HEAD, pad_edge=False)
     for r in records:
-        table.add_row(r.asset_id or "", r.status.value, r.media_type.value if r.media_type else "",
-                      "" if r.scene_count is None else str(r.scene_count), r.filename,
-                      r.error_message if r.status.value in ("failed", "deleted") else "")
+        problem = r.error_message if r.status.value in ("failed", "deleted") else ""
+        table.add_row(r.asset_id or "", r.status.value, "" if r.scene_count is None else str(r.scene_count),
+                      escape(r.filename) + (f"\n[dim]{escape(problem)}[/]" if problem else ""))
     out.print(table)
+    out.print(totals_line(records), highlight=False)
+
+
+def totals_line(records) -> str:
+    """`509 assets: 400 indexed, 100 failed, 9 skipped; 2114 scenes`."""
+    by_status = Counter(r.status.value for r in records)
+    scenes = sum(r.scene_count or 0 for r in records if r.status is AssetStatus.INDEXED)
+    parts = ", ".join(f"{count} {name}" for name, count in by_status.most_common())
+    return f"{len(records)} asset{'' if len(records) == 1 else 's'}{': ' + parts if parts else ''}; {scenes} scenes"
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 import typer
 
 from sceneline.pipelines.cli.common import (
-    BEAM_PASSTHROUGH,
+    BeamArgs,
     UserError,
     Verbose,
     configure_logging,
@@ -19,6 +19,7 @@ from sceneline.pipelines.cli.common import (
     option,
     run_guarded,
     settings_argv,
+    split_beam_flags,
 )
 from sceneline.schemas.limits import Limits
 from sceneline.pipelines.cli.analyze import server_analysis_settings
@@ -48,7 +49,6 @@ def check_listen_address(host: str, api_keys: list[str]) -> None:
 
 
 def serve(
-    ctx: typer.Context,
     host: str = option(ServeSettings, "host"),
     port: int = option(ServeSettings, "port"),
     api_key: List[str] = option(ServeSettings, "api_key"),
@@ -84,10 +84,11 @@ def serve(
     analyzer_timeout: float = option(AnalyzerSettings, "analyzer_timeout"),
     context_tokens: int = option(AnalyzerSettings, "context_tokens"),
     keyframes: int = option(AnalyzerSettings, "keyframes"),
+    beam_args: Optional[List[str]] = BeamArgs,
 ) -> None:
     """Serve the TwelveLabs v1.3 API: upload videos, follow indexing, search (docs/api.md).
 
-    Other --name=value flags go to each indexing run's Beam options."""
+    Beam flags (--beam-arg NAME=VALUE) go to each indexing run's Beam options."""
     configure_logging(verbose)
     try:
         check_listen_address(host, api_key)
@@ -96,8 +97,7 @@ def serve(
     if qdrant_path == ":memory:":
         fail(UserError("serve needs an index its indexing processes can reach: a --qdrant-path folder or a "
                        "--qdrant-url"))
-    values = {**locals(), **ctx.params}
-    index_argv = settings_argv(values, *INDEX_RUN_GROUPS) + list(ctx.args)
+    index_argv = settings_argv(locals(), *INDEX_RUN_GROUPS) + split_beam_flags(None, beam_args)[1]
     run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home, qdrant_path=qdrant_path,
                 qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, collection=collection,
                 index_argv=index_argv, index_workers=index_workers, max_upload_bytes=max_upload_bytes,
@@ -129,4 +129,4 @@ def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_p
 
 
 def register(app: typer.Typer) -> None:
-    app.command(context_settings=BEAM_PASSTHROUGH)(serve)
+    app.command()(serve)

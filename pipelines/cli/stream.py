@@ -11,21 +11,23 @@ import signal
 import sys
 import threading
 from collections import Counter
-from typing import Optional, TextIO
+from typing import List, Optional, TextIO
 
 import typer
 
 from sceneline.pipelines.bucket_setup import BucketSetup, setup_bucket as make_bucket_setup
 from sceneline.pipelines.cli.common import (
-    BEAM_PASSTHROUGH,
+    BeamArgs,
     Verbose,
     configure_logging,
     option,
     out,
     run_guarded,
     settings_argv,
+    split_beam_flags,
 )
 from sceneline.pipelines.cli.index import INDEX_GROUPS
+from sceneline.transforms.io.gcp_env import require_cloud_credentials
 from sceneline.schemas.limits import Limits
 from sceneline.schemas.settings import (
     AnalysisSettings,
@@ -38,7 +40,6 @@ from sceneline.schemas.settings import (
 
 
 def stream(
-    ctx: typer.Context,
     subscription: str = option(StreamSettings, "subscription", default=...),
     qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
     qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
@@ -66,16 +67,17 @@ def stream(
     max_pixels: int = option(Limits, "max_pixels"),
     max_frames: int = option(Limits, "max_frames"),
     time_budget_s: float = option(Limits, "time_budget_s"),
+    beam_args: Optional[List[str]] = BeamArgs,
 ) -> None:
     """Keep the index in step with a bucket, from its notifications on Pub/Sub.
 
     Uploads are indexed and deleted objects removed as their events arrive; each message is
-    acknowledged once its outcome is recorded. Runs until Ctrl-C (locally); other --name=value
-    flags go to Beam (e.g. --lease_extension_s=30)."""
+    acknowledged once its outcome is recorded. Runs until Ctrl-C (locally); flags for Beam go
+    with --beam-arg NAME=VALUE (e.g. --beam-arg lease_extension_s=30)."""
     configure_logging(verbose)
     given = locals()
     argv = [f"--runner={runner}"] + settings_argv(given, *INDEX_GROUPS, StreamSettings) \
-        + list(ctx.args)
+        + split_beam_flags(None, beam_args)[1]
     run_guarded(stream_until_stopped, argv, as_json=json_out, label=subscription)
 
 
@@ -98,6 +100,7 @@ def setup_bucket(
     Also a dead-letter topic if named; each resource is left alone if it exists."""
     configure_logging(False)
     name = bucket[len("gs://"):] if bucket.startswith("gs://") else bucket
+    run_guarded(require_cloud_credentials, "setup-bucket")
     steps = run_guarded(make_bucket_setup, BucketSetup(
         project=project, bucket=name.strip("/"), topic=topic, subscription=subscription,
         dead_letter_topic=dead_letter_topic, max_delivery_attempts=max_delivery_attempts,
@@ -172,5 +175,5 @@ def stream_until_stopped(argv: list[str], *, as_json: bool, label: str = "", err
 
 
 def register(app: typer.Typer) -> None:
-    app.command(context_settings=BEAM_PASSTHROUGH)(stream)
+    app.command()(stream)
     app.command("setup-bucket")(setup_bucket)

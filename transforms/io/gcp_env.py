@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 
+from sceneline.schemas.failures import UserError
+
 log = logging.getLogger(__name__)
 
 STORAGE_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
@@ -35,3 +37,24 @@ def use_emulator_credentials() -> None:
         auth._Credentials._credentials = None
         auth._Credentials._credentials_init = True
     log.info("Cloud Storage emulator at %s: no credentials", storage_emulator())
+
+
+class NoCloudCredentialsError(UserError, RuntimeError):
+    """Google Cloud was asked for, and this machine has no credentials for it."""
+
+
+def require_cloud_credentials(what: str) -> None:
+    """Fail at once, before any client retries for minutes, when `what` needs Google Cloud and
+    there are no credentials (the emulators need none)."""
+    if storage_emulator() or os.environ.get(PUBSUB_EMULATOR_ENV):
+        return
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError:
+        raise NoCloudCredentialsError(
+            f"{what} needs Google Cloud credentials and this machine has none: run "
+            "`gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
+            "service-account key file") from None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -90,6 +91,18 @@ def drop_text_tower(model) -> int:
     return freed
 
 
+@contextlib.contextmanager
+def _without_root_warnings() -> Iterator[None]:
+    """open_clip warns about random weights on the root logger; preflight has said so already."""
+    root = logging.getLogger()
+    quiet = logging.Filter("sceneline")  # passes only sceneline's own records
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = None,
               image_only: bool = False) -> ClipModel:
     """Build the model and load its weights (random ones, with a fixed seed, for `random`).
@@ -102,12 +115,12 @@ def load_clip(spec: ClipSpec, device: str = "cpu", num_threads: int | None = Non
     device = torch_device(device)
     weights = resolve_weights(spec)
     name = model_name(spec)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _without_root_warnings():
         # Random weights must be the same in every process (indexing and querying agree).
         torch.manual_seed(RANDOM_WEIGHTS_SEED)
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights, device=device)
-    if spec.is_random:
-        log.warning("*** %s loaded with RANDOM weights: for timing only ***", spec.raw)
+    if spec.is_random:  # the user was warned once, by preflight; this is for workers' logs
+        log.info("*** %s loaded with RANDOM weights: for timing only ***", spec.raw)
     if image_only:
         drop_text_tower(model)
         gc.collect()

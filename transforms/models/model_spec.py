@@ -80,7 +80,10 @@ def parse_location(text: str) -> ModelLocation:
 def parse_clip_spec(spec: str) -> ClipSpec | None:
     """Parse a visual model spec; None for "none". Raises ValueError on a malformed spec."""
     raw = spec.strip()
-    if raw.lower() in ("none", ""):
+    if not raw:  # an empty value is a slip (an unset variable), not a request for no model
+        raise SettingError("the visual model is empty: give one (e.g. "
+                           f"{DEFAULT_VISUAL_MODEL}) or 'none' for no visual vectors")
+    if raw.lower() == "none":
         return None
     if raw.startswith(("local-dir:", "hf-hub:")):  # open_clip reads these itself
         return ClipSpec(raw, raw, {"hub": "hf-hub"}.get(parse_location(raw).source, "local-dir"))
@@ -197,8 +200,8 @@ def resolve_weights(spec: ClipSpec) -> str | None:
             tags = ", ".join(open_clip.list_pretrained_tags_by_model(name)) or "none"
             raise SettingError(f"open_clip has no pretrained tag {spec.pretrained!r} for {name} (tags: {tags})")
         return open_clip.download_pretrained(cfg)
-    except ModelUnavailableError:
-        raise
+    except (ModelUnavailableError, SettingError):
+        raise  # already says what is wrong; ways to supply weights cannot help an unknown name
     except Exception as exc:
         raise ModelUnavailableError(
             f"visual model {spec.raw} is not available: {exc}. {_how_to_supply(spec)}") from exc

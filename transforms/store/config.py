@@ -55,3 +55,24 @@ def store_config(path: str | None = None, url: str | None = None, api_key: str |
     if url:
         return StoreConfig(url=url, api_key=api_key, collection=collection)
     return StoreConfig(path=path or DEFAULT_LOCAL_PATH, collection=collection)
+
+
+class StoreUnreachableError(UserError, ConnectionError):
+    """A Qdrant server URL that does not answer."""
+
+
+def require_reachable(config: StoreConfig, timeout_s: float = 3.0) -> None:
+    """A Qdrant server that does not answer is one line for the user, found before any model
+    loads, instead of qdrant-client's chained tracebacks after it."""
+    if not config.url:
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(config.url if "://" in config.url else f"http://{config.url}")
+    port = parts.port or 6333  # qdrant-client's default when the URL names none
+    try:
+        socket.create_connection((parts.hostname or "localhost", port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise StoreUnreachableError(f"no Qdrant server answers at {config.url} ({exc.strerror or exc}); "
+                                    "start it, or check --qdrant-url") from None

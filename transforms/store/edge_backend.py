@@ -99,7 +99,10 @@ class EdgeBackend(StoreBackend):
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise FolderLockedError(f"{folder} is in use by another process") from None
+            raise FolderLockedError(
+                f"the index at {folder} is in use by another process that does not share it; stop that "
+                f"process, or run it as `sceneline serve --qdrant-path {folder}` and this command goes "
+                "through it") from None
         marker = self.folder / ENGINE_MARKER
         if not marker.exists():
             _write_json(marker, {"engine": "qdrant-edge", "format": ENGINE_FORMAT,

@@ -28,6 +28,8 @@ from sceneline.transforms.store.config import (  # noqa: F401  (the public impor
     DEFAULT_LOCAL_PATH,
     StoreConfig,
     StoreConfigError,
+    StoreUnreachableError,
+    require_reachable,
     store_config,
 )
 from sceneline.transforms.store.engines import close_shared_clients, shared_backend  # noqa: F401

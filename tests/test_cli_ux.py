@@ -1,0 +1,169 @@
+"""The CLI as a newcomer meets it (issue 16), driven through the installed console script in a
+subprocess, as a user would: every everyday mistake is one line on stderr and exit 2, no
+traceback; Ctrl-C stops an index cleanly with the `--resume` command; a second terminal can
+look at a running index; outputs live beside the index."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import media
+
+EXE = Path(sys.executable).with_name("sceneline")
+# Tests reach no model hub, and no Google Cloud: no emulator, no credentials.
+CLEAN_ENV = {k: v for k, v in os.environ.items()
+             if not k.startswith(("SCENELINE_", "PUBSUB_EMULATOR", "STORAGE_EMULATOR", "GOOGLE_"))}
+VIDEOS = ("psd_counter.mp4", "imageio_realshort.mp4", "mecavideo_balle1-vp9.avi", "techslides_small.webm",
+          "mmaction2_test.avi", "techslides_small.flv", "psd_fades.mp4", "nodeopencv_motion.mov")
+
+
+def sceneline(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    assert EXE.exists(), "the sceneline console script is not installed in this environment"
+    return subprocess.run([str(EXE), *args], cwd=cwd, env={**CLEAN_ENV, "SCENELINE_OFFLINE": "1", **(env or {})},
+                          capture_output=True, text=True, timeout=600)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The user error a command printed: exit 2, no traceback, exactly one line on stderr."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free once closed: nothing listens there
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ux")
+
+
+def test_version(home):
+    result = sceneline("--version", cwd=home)
+    assert result.returncode == 0 and result.stdout.startswith("sceneline "), result
+
+
+@pytest.mark.parametrize("args", [["--no-ocrr"], ["--max_duraton_s=10"], ["--captoiner", "none"]])
+def test_mistyped_index_options_fail_with_the_possible_options(home, args):
+    result = sceneline("index", str(media("images/misc/imageio_chelsea.png")), *args, cwd=home)
+    assert result.returncode == 2 and "No such option" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (home / ".sceneline").exists()  # refused before anything ran
+
+
+@pytest.mark.slow
+def test_everyday_mistakes_are_one_line_each_and_write_nothing(home, tmp_path):
+    video, image = str(media("videos/psd_counter.mp4")), str(media("images/misc/imageio_chelsea.png"))
+    said = {
+        "no index": sceneline("status", cwd=home),
+        "search, no index": sceneline("search", "a cat", "--modality", "text", cwd=home),
+        "no query": sceneline("search", cwd=home),
+        "missing image": sceneline("search", "--image", "nope.jpg", cwd=home),
+        "video as image": sceneline("search", "--image", video, cwd=home),
+        "empty model (search)": sceneline("search", "x", "--visual-model", "", cwd=home),
+        "empty model (index)": sceneline("index", image, "--visual-model", "", cwd=home),
+        "unknown arch": sceneline("index", image, "--visual-model", "ViT-B-99:random", cwd=home),
+        "closed port": sceneline("init-index", "--qdrant-url", f"http://127.0.0.1:{closed_port()}", cwd=home),
+        "no credentials": sceneline("setup-bucket", "media", "--project", "p1", cwd=home, env={"HOME": str(tmp_path)}),
+        "no cloud": sceneline("launch", "dataflow", "gs://media/v/", "--project", "p1", "--region", "r1",
+                              "--bucket", "gs://work", "--qdrant-url", "http://127.0.0.1:1", cwd=home,
+                              env={"HOME": str(tmp_path)}),
+    }
+    lines = {name: one_line_error(result) for name, result in said.items()}
+    assert "no index at" in lines["no index"] and "no index at" in lines["search, no index"]
+    assert "needs query text" in lines["no query"]
+    assert "nope.jpg: no such file" in lines["missing image"]
+    assert "is a video" in lines["video as image"]
+    assert "empty" in lines["empty model (search)"] and "empty" in lines["empty model (index)"]
+    assert "no architecture 'ViT-B-99'" in lines["unknown arch"] and "Ways to supply" not in lines["unknown arch"]
+    assert "no Qdrant server answers" in lines["closed port"]
+    assert "credentials" in lines["no credentials"] and "credentials" in lines["no cloud"]
+    assert not (home / ".sceneline").exists()  # read-only commands and refused ones wrote nothing
+
+
+def test_an_unexpected_error_keeps_its_traceback_and_says_how_to_report_it(tmp_path):
+    # A command with a bug in it stands in for an unexpected error: the real ones are not known.
+    program = ("import typer\nfrom sceneline.pipelines import cli\n"
+               "@cli.app.command('boom')\ndef boom() -> None:\n    {}['missing']\ncli.main()\n")
+    result = subprocess.run([sys.executable, "-c", program, "boom"], cwd=tmp_path, env=CLEAN_ENV,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "KeyError: 'missing'" in result.stderr
+    assert "This is a bug in sceneline" in result.stderr.splitlines()[-1]
+
+
+def _status(cwd: Path, qdrant: Path) -> list[dict]:
+    result = sceneline("status", "--qdrant-path", str(qdrant), "--json", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_resume_finishes_while_status_answers(tmp_path):
+    inputs, elsewhere = tmp_path / "media", tmp_path / "elsewhere"
+    inputs.mkdir()
+    elsewhere.mkdir()
+    for name in VIDEOS:
+        shutil.copy(media(f"videos/{name}"), inputs)
+    (inputs / "notes.txt").write_text("not media")
+    qdrant = tmp_path / "library" / ".sceneline" / "qdrant"  # the index lives away from the working folder
+    # A full-size model (random weights: nothing to download) keeps the run going long enough.
+    args = ["index", str(inputs), "--qdrant-path", str(qdrant), "--visual-model", "ViT-B-32:random",
+            "--captioner", "none", "--no-ocr", "--text-model", "none", "--beam-arg", "direct_num_workers=1"]
+    running = subprocess.Popen([str(EXE), *args], cwd=inputs, env={**CLEAN_ENV, "SCENELINE_OFFLINE": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # A second terminal looks at the running index: through the run, never a lock error.
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and running.poll() is None:
+            if (qdrant / "sceneline-gateway.json").exists() and any(
+                    r["status"] == "indexed" for r in _status(elsewhere, qdrant)):
+                break  # the run's records, read while it holds the folder
+            time.sleep(1)
+        assert running.poll() is None, "the run ended before it could be interrupted"
+        running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=120)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert running.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    line = [s for s in stderr.splitlines() if s.strip()][-1]
+    assert line.startswith("stopped: ") and "--resume" in line, stderr
+    assert not (qdrant / "sceneline-gateway.json").exists()  # the run's advert went with it
+
+    resume = shlex.split(line.split("resume with: ", 1)[1])
+    assert resume[0] == "sceneline" and resume[-1] == "--resume"
+    finished = sceneline(*resume[1:], cwd=inputs)
+    assert finished.returncode == 0, finished.stderr
+    assert "skipped 1: not a media file" in finished.stdout  # counted, not listed
+    finished_before = int(line.split()[1])  # "stopped: N of M inputs finished; ..."
+    assert finished_before >= 1 and f"skipped {finished_before}: already indexed" in finished.stdout
+    records = _status(elsewhere, qdrant)
+    assert sorted(r["filename"] for r in records if r["status"] == "indexed") == sorted(VIDEOS)
+
+    # Outputs beside the index, not in the folder indexed from; stored paths work from anywhere.
+    home = qdrant.parent
+    assert not (inputs / ".sceneline").exists() and not (elsewhere / ".sceneline").exists()
+    assert any((home / "runs").iterdir()) and any((home / "thumbnails").iterdir())
+    assert not [p for p in (home / "dead_letters").rglob("*") if p.is_file()]  # no failures: no files
+    hits = sceneline("search", "--image", str(media("images/misc/imageio_chelsea.png")), "--qdrant-path",
+                     str(qdrant), "--limit", "3", "--json", cwd=elsewhere)
+    assert hits.returncode == 0, hits.stderr
+    assert all(Path(h["thumbnail_uri"]).is_file() for h in json.loads(hits.stdout))
