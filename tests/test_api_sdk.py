@@ -198,6 +198,33 @@ def test_videos_play_with_range_requests(server, client, index_id, uploads):
     assert part.headers["content-range"].endswith(f"/{media(SHORT).stat().st_size}")
 
 
+def test_assets_upload_once_then_index(client, index_id, uploads):
+    with open(media(SHORT), "rb") as f:
+        asset = client.assets.create(method="direct", file=f, user_metadata=json.dumps({"source": "camera"}))
+    assert asset.status == "ready" and asset.filename == "imageio_realshort.mp4"
+    assert client.assets.retrieve(asset.id).user_metadata == {"source": "camera"}
+    client.assets.update_user_metadata(asset.id, user_metadata={"reel": 2})
+    assert client.assets.retrieve(asset.id).user_metadata == {"source": "camera", "reel": 2}
+    client.assets.replace_user_metadata(asset.id, user_metadata={"reel": 3})
+    assert client.assets.retrieve(asset.id).user_metadata == {"reel": 3}
+    assert asset.id in [a.id for a in client.assets.list(filename="realshort")]
+    # The same bytes as an earlier upload: indexed at once, over the earlier analysis.
+    made = client.indexes.indexed_assets.create(index_id, asset_id=asset.id, user_metadata={"from": "asset"})
+    video = client.indexes.indexed_assets.retrieve(index_id, made.id)
+    assert made.asset_id == asset.id and video.status == "ready" and video.user_metadata == {"reel": 3, "from": "asset"}
+    found = client.search.create(index_id=index_id, query_text="x", search_options=["visual"],
+                                 filter=json.dumps({"from": "asset"}))
+    assert {c.video_id for c in found.data} == {made.id}
+    with pytest.raises(ApiError) as in_use:
+        client.assets.delete(asset.id)
+    assert in_use.value.status_code == 409
+    client.indexes.indexed_assets.delete(index_id, made.id)
+    client.assets.delete_user_metadata(asset.id)
+    client.assets.delete(asset.id)
+    with pytest.raises(ApiError):
+        client.assets.retrieve(asset.id)
+
+
 def test_a_wrong_or_missing_key_is_a_401(server, index_id):
     with pytest.raises(ApiError) as wrong:
         server.client(key="not-the-key").indexes.retrieve(index_id)

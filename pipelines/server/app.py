@@ -14,21 +14,23 @@ import time
 from typing import AsyncIterator, Iterator
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 
 from sceneline.pipelines.console import mount_console
 from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.deps import require_key_or_signature
-from sceneline.pipelines.server.errors import install_error_handlers
+from sceneline.pipelines.server.errors import error_body, install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.records import Records
-from sceneline.pipelines.server.routers import health, indexes, media, search, tasks, videos
+from sceneline.pipelines.server.routers import assets, health, indexes, media, search, tasks, videos
 from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (indexes.router, tasks.router, videos.router, search.router)
+ROUTERS = (indexes.router, tasks.router, videos.router, search.router, assets.router)
 AUTH = [Depends(require_api_key)]
+UPLOAD_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries and the other form fields
 MEDIA_AUTH = [Depends(require_key_or_signature)]
 
 
@@ -75,7 +77,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
+        response = too_large(request, settings) or await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         app.state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
@@ -89,6 +91,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # Last, since a mount at `/` takes every path left: the web page, and behind it the store dialect.
     mount_console(app, fallback=store_dialect(settings))
     return app
+
+
+def too_large(request: Request, settings: ServerSettings) -> JSONResponse | None:
+    """A body announced larger than any upload may be is refused before a byte is read."""
+    declared = request.headers.get("content-length", "")
+    limit = settings.max_upload_bytes + UPLOAD_OVERHEAD_BYTES
+    if declared.isdigit() and int(declared) > limit:
+        return JSONResponse(error_body("file_too_large", f"the request body ({declared} bytes) is larger than this "
+                                                         f"server's limit of {settings.max_upload_bytes} bytes"),
+                            status_code=413)
+    return None
 
 
 def store_dialect(settings: ServerSettings) -> ASGIApp | None:

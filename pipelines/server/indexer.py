@@ -133,8 +133,11 @@ class Indexer:
                     self._running.pop(row.id, None)
             result = json.loads(out.read_text()) if out.exists() else {
                 "error": f"the indexing process ended with code {proc.returncode}: {(stderr or '')[-500:]}"}
-        if self._records.video(row.id) is None:
-            return  # deleted while it ran; delete already cleaned up what it could
+        if self._records.video(row.id) is None:  # deleted while it ran: drop what the run wrote
+            asset_id = next((o.get("asset_id") for o in result.get("outcomes") or []), None)
+            if asset_id and self._records.live_users_of(row.index_id, asset_id) == 0:
+                SceneStore(self._settings.store_for(row.index_id)).delete_asset(asset_id, reason="video deleted")
+            return
         self._finish(row, result)
 
     def _finish(self, row: VideoRow, result: dict[str, Any]) -> None:

@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS videos (
     deleted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS videos_by_index ON videos (index_id, deleted, status);
 CREATE INDEX IF NOT EXISTS videos_by_asset ON videos (asset_id);
+CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY, method TEXT NOT NULL, status TEXT NOT NULL, filename TEXT NOT NULL, path TEXT NOT NULL,
+    sha256 TEXT NOT NULL, size INTEGER NOT NULL, user_metadata TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS search_pages (
     token TEXT PRIMARY KEY, query TEXT NOT NULL, page INTEGER NOT NULL, created_at TEXT NOT NULL);
 """
@@ -83,6 +87,21 @@ class VideoRow:
     created_at: str = ""
     updated_at: str = ""
     indexed_at: str | None = None
+
+
+@dataclass
+class AssetRow:
+    """An uploaded file (TwelveLabs' asset), not yet in any index."""
+
+    id: str
+    method: str
+    status: str
+    filename: str
+    path: str
+    sha256: str
+    size: int
+    user_metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
 
 
 class Records:
@@ -188,6 +207,27 @@ class Records:
     def delete_video(self, video_id: str) -> None:
         self.update_video(video_id, deleted=1)
 
+    # ---- assets (uploaded once, indexed into any index) -------------------------------------
+    def add_asset(self, row: "AssetRow") -> "AssetRow":
+        row.created_at = now_text()
+        self._run("INSERT INTO assets (id, method, status, filename, path, sha256, size, user_metadata, created_at) "
+                  "VALUES (?,?,?,?,?,?,?,?,?)", (row.id, row.method, row.status, row.filename, row.path, row.sha256,
+                                                 row.size, json.dumps(row.user_metadata), row.created_at))
+        return row
+
+    def asset(self, asset_id: str) -> "AssetRow | None":
+        found = self._rows("SELECT * FROM assets WHERE id=? AND deleted=0", (asset_id,))
+        return _asset_row(found[0]) if found else None
+
+    def assets(self) -> list["AssetRow"]:
+        return [_asset_row(r) for r in self._rows("SELECT * FROM assets WHERE deleted=0 ORDER BY created_at DESC, id")]
+
+    def set_asset_metadata(self, asset_id: str, metadata: dict[str, Any]) -> None:
+        self._run("UPDATE assets SET user_metadata=? WHERE id=?", (json.dumps(metadata), asset_id))
+
+    def delete_asset(self, asset_id: str) -> None:
+        self._run("UPDATE assets SET deleted=1 WHERE id=?", (asset_id,))
+
     # ---- search pages ----------------------------------------------------------------------
     def add_search_page(self, query: dict[str, Any], page: int) -> str:
         token = uuid.uuid4().hex
@@ -213,3 +253,7 @@ def _video_row(r: sqlite3.Row) -> VideoRow:
                     updated_at=r["updated_at"], indexed_at=r["indexed_at"])
 
 
+def _asset_row(r: sqlite3.Row) -> AssetRow:
+    return AssetRow(id=r["id"], method=r["method"], status=r["status"], filename=r["filename"], path=r["path"],
+                    sha256=r["sha256"], size=r["size"], user_metadata=json.loads(r["user_metadata"]),
+                    created_at=r["created_at"])

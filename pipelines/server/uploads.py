@@ -31,6 +31,7 @@ def safe_filename(name: str | None, fallback: str = "upload") -> str:
     reduced to its last path part with odd characters replaced."""
     if name is None or not name.strip():
         return fallback
+    name = unquote(name)  # clients percent-encode odd characters in multipart file names
     if "\x00" in name:
         raise ApiError(400, "the file name contains a NUL character")
     parts = re.split(r"[\\/]+", name)
