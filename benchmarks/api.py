@@ -136,13 +136,16 @@ def search_clients(url: str, index_id: str, clients: int, seconds: float) -> dic
             i = n
             while time.monotonic() < stop:
                 started = time.perf_counter()
-                r = http.post("/search", files={"index_id": (None, index_id), "search_options": (None, "visual"),
-                                                "query_text": (None, QUERIES[i % len(QUERIES)]),
-                                                "page_limit": (None, "10")})
+                try:
+                    r = http.post("/search", files={"index_id": (None, index_id), "search_options": (None, "visual"),
+                                                    "query_text": (None, QUERIES[i % len(QUERIES)]),
+                                                    "page_limit": (None, "10")})
+                    outcome = r.status_code == 200, f"{r.status_code} {r.text[:100]}"
+                except httpx.HTTPError as exc:  # a timeout counts as an error, never kills the client
+                    outcome = False, f"{type(exc).__name__}: {exc}"
                 took = time.perf_counter() - started
                 with lock:
-                    (latencies if r.status_code == 200 else errors).append(
-                        took if r.status_code == 200 else f"{r.status_code} {r.text[:100]}")
+                    (latencies if outcome[0] else errors).append(took if outcome[0] else outcome[1])
                 i += 1
 
     with httpx.Client(base_url=f"{url}/v1.3", headers={"x-api-key": KEY}, timeout=300) as http:
@@ -201,8 +204,13 @@ def load(url: str, index_id: str, video: bytes, searchers: int, uploaders: int, 
         with httpx.Client(base_url=f"{url}/v1.3", headers={"x-api-key": KEY}, timeout=300) as http:
             while time.monotonic() < stop:
                 data = unique_video(video)
-                r = http.post("/tasks", data={"index_id": index_id},
-                              files={"video_file": ("clip.mp4", io.BytesIO(data), "video/mp4")})
+                try:
+                    r = http.post("/tasks", data={"index_id": index_id},
+                                  files={"video_file": ("clip.mp4", io.BytesIO(data), "video/mp4")})
+                except httpx.HTTPError as exc:  # not accepted: the client knows, so nothing is lost
+                    with lock:
+                        upload_errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
                 with lock:
                     if r.status_code == 200:
                         accepted.append((r.json()["_id"], len(data)))

@@ -85,3 +85,12 @@ def test_safe_names_and_paths():
             safe_filename(bad)
     with pytest.raises(ApiError):
         inside(__import__("pathlib").Path("/tmp/root"), "../etc/passwd")
+
+
+def test_search_options_follow_the_index_model_options(api):
+    client, _, app = api
+    audio_only = app.state.records.add_index("a", [{"model_name": "marengo3.0", "model_options": ["audio"]}], [])
+    r = client.post("/v1.3/search", data={"index_id": audio_only.id, "search_options": "visual", "query_text": "x"})
+    assert r.status_code == 400 and "without the 'visual' model option" in r.json()["message"]
+    r = client.post("/v1.3/search", data={"index_id": audio_only.id, "search_options": "audio", "query_text": "x"})
+    assert r.status_code == 400 and "not available on this server yet" in r.json()["message"]

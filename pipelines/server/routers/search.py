@@ -89,7 +89,7 @@ def _admitted(rows: list[VideoRow], video: dict[str, Any], metadata: dict[str, A
             and all(_matches(r.user_metadata.get(k), c) for k, c in metadata.items())]
 
 
-def _options(search_options: List[str]) -> tuple[str, ...]:
+def _options(search_options: List[str], enabled: set[str]) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys(o.strip() for item in search_options for o in item.split(",") if o.strip()))
     if not chosen:
         raise ApiError(400, "search_options needs at least one of visual, audio, transcription",
@@ -99,6 +99,8 @@ def _options(search_options: List[str]) -> tuple[str, ...]:
             raise ApiError(400, f"search option {option!r} is not available on this server yet; use visual")
         if option not in BUILT_OPTIONS:
             raise ApiError(400, f"unknown search option {option!r}; use visual, audio or transcription")
+        if option not in enabled:
+            raise ApiError(400, f"this index was created without the {option!r} model option")
     return chosen
 
 
@@ -201,8 +203,7 @@ def create_search(request: Request, index_id: str = Form(...), search_options: L
                   filter: Optional[str] = Form(None), include_user_metadata: bool = Form(False),
                   threshold: Optional[str] = Form(None), records: Records = Depends(get_records),
                   settings: ServerSettings = Depends(get_settings)) -> SearchResults:
-    existing_index(records, index_id)
-    _options(search_options)
+    _options(search_options, existing_index(records, index_id).model_options())
     if group_by not in ("clip", "video"):
         raise ApiError(400, f"group_by must be clip or video, not {group_by!r}")
     if operator not in ("or", "and"):
