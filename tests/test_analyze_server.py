@@ -68,3 +68,20 @@ def test_an_unknown_video_is_a_404_in_twelvelabs_shape(served):
     with pytest.raises(NotFoundError) as caught:
         client.analyze(video={"type": "asset_id", "asset_id": "no-such-video"}, prompt="x")
     assert caught.value.body["code"] == "video_not_found"
+
+
+def test_sdk_searches_the_spoken_words_on_their_time_range_and_retrieves_the_transcript(served):
+    """Issues 13 and 19 together: `search_options=transcription` finds the phrase where it is said,
+    with its words, and the indexed asset's retrieve with `transcription=true` returns them."""
+    client, video_id, _endpoint = served
+    [index] = [i for i in client.indexes.list() if i.index_name == "talks"]
+    found = list(client.search.query(index_id=index.id, search_options=["transcription"],
+                                     query_text="quarterly revenue"))
+    assert found, "no transcription hit"
+    best = found[0]
+    assert best.video_id == video_id and best.start <= 4.0 and best.end >= 4.5  # said from 3.5 s on
+    assert "revenue" in (best.transcription or "").lower()
+    asset = client.indexes.indexed_assets.retrieve(index.id, video_id, transcription=True)
+    words = " ".join(item.value for item in asset.transcription or []).lower()
+    assert "quarterly revenue" in words and all(item.end > item.start for item in asset.transcription)
+    assert client.indexes.indexed_assets.retrieve(index.id, video_id).transcription is None

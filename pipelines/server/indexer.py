@@ -115,7 +115,8 @@ class Indexer:
         s = self._settings
         self._records.update_video(row.id, status=INDEXING)
         argv = [f"--input={row.path}", *store_flags(s, row.index_id), f"--thumbnails={s.thumbnails}",
-                f"--dead_letter={s.home / 'dead_letters'}", f"--run_dir={s.home / 'runs'}", *s.index_argv]
+                f"--dead_letter={s.home / 'dead_letters'}", f"--run_dir={s.home / 'runs'}", *s.index_argv,
+                *modality_flags(self._records, row.index_id)]
         with tempfile.TemporaryDirectory(prefix="sceneline-run-") as tmp:
             out = Path(tmp) / "outcome.json"
             proc = subprocess.Popen([sys.executable, "-m", "sceneline.pipelines.server.worker", str(out), *argv],
@@ -160,3 +161,11 @@ class Indexer:
         meta = system_metadata(row, store.scenes_of(asset_id)[:1], store.get_status(asset_id))
         self._records.update_video(row.id, status=READY, asset_id=asset_id, system_metadata=meta,
                                    indexed_at=now_text(), error=None)
+
+
+def modality_flags(records: Records, index_id: str) -> list[str]:
+    """An index's `model_options` decide what is indexed: without `transcription` (or `audio`) its
+    videos are not transcribed. Last on the command line, so they win over the server's defaults."""
+    index = records.index(index_id)
+    options = index.model_options() if index is not None else set()
+    return [] if options & {"transcription", "audio"} else ["--transcriber=none"]

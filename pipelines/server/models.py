@@ -115,6 +115,12 @@ class SystemMetadata(Answer):
     size: Optional[float] = None
 
 
+class TranscriptionItem(Answer):
+    start: float
+    end: float
+    value: str
+
+
 class IndexedAsset(Answer):
     id: str = Field(alias="_id")
     asset_id: Optional[str] = None
@@ -125,6 +131,7 @@ class IndexedAsset(Answer):
     system_metadata: SystemMetadata
     user_metadata: Optional[Dict[str, MetadataValue]] = None
     hls: Optional[Hls] = None
+    transcription: Optional[List[TranscriptionItem]] = None  # with ?transcription=true
 
 
 class IndexedAssetList(Answer):

@@ -43,8 +43,11 @@ VIDEO_FIELDS = {"id": "id", "filename": "filename", "duration": "duration", "wid
 SCENE_FIELDS = set(FIELDS) - set(VIDEO_FIELDS) - {"asset_id", "uri", "size_bytes"}
 # TwelveLabs' threshold words as least cosine similarities of sceneline's vectors.
 THRESHOLDS = {"none": None, "low": 0.1, "medium": 0.2, "high": 0.3}
-BUILT_OPTIONS = ("visual",)
-PLANNED_OPTIONS = ("audio", "transcription")
+BUILT_OPTIONS = ("visual", "transcription")
+PLANNED_OPTIONS = ("audio",)
+# TwelveLabs' search options as sceneline's modalities: `visual` is what is seen (the image vector)
+# and what is shown or described (the text vector); `transcription` the words said.
+MODALITIES = {"visual": ("visual", "text"), "transcription": ("transcription",)}
 CLIPS_PER_VIDEO = 10
 MAX_QUERY_IMAGE_BYTES = 20 * 1024 * 1024
 
@@ -96,7 +99,8 @@ def _options(search_options: List[str], enabled: set[str]) -> tuple[str, ...]:
                        code="parameter_not_provided")
     for option in chosen:
         if option in PLANNED_OPTIONS:
-            raise ApiError(400, f"search option {option!r} is not available on this server yet; use visual")
+            raise ApiError(400, f"search option {option!r} is not available on this server yet; use visual "
+                                "or transcription")
         if option not in BUILT_OPTIONS:
             raise ApiError(400, f"unknown search option {option!r}; use visual, audio or transcription")
         if option not in enabled:
@@ -129,6 +133,7 @@ def _clip(hit: SearchHit, video: VideoRow, rank: int, with_metadata: bool, reque
           settings: ServerSettings) -> SearchClip:
     return SearchClip(start=hit.start_s, end=hit.end_s, rank=rank, score=hit.score, video_id=video.id,
                       thumbnail_url=_thumbnail_url(request, settings, hit.thumbnail_uri),
+                      transcription=hit.transcript or None,
                       user_metadata=video.user_metadata if with_metadata else None)
 
 
@@ -150,7 +155,10 @@ def execute(query: dict[str, Any], page: int, request: Request, records: Records
         return empty
     request_ = SearchRequest(text=query.get("text"), image_path=query.get("image_path"), limit=per_page, page=page,
                              filter={**query["scene_filter"], "asset_id": sorted(by_asset)},
-                             group_by=query["group_by"], group_size=CLIPS_PER_VIDEO, threshold=query.get("threshold"))
+                             group_by=query["group_by"], group_size=CLIPS_PER_VIDEO, threshold=query.get("threshold"),
+                             modalities=tuple(m for option in query.get("search_options", ["visual"])
+                                              for m in MODALITIES[option]),
+                             transcription_options=tuple(query.get("transcription_options") or ("lexical", "semantic")))
     found = run_search(SceneStore(settings.store_for(index_id)), request_, offline=settings.offline)
     with_metadata = query["include_user_metadata"]
     data: list[SearchItem] = []
@@ -203,7 +211,7 @@ def create_search(request: Request, index_id: str = Form(...), search_options: L
                   filter: Optional[str] = Form(None), include_user_metadata: bool = Form(False),
                   threshold: Optional[str] = Form(None), records: Records = Depends(get_records),
                   settings: ServerSettings = Depends(get_settings)) -> SearchResults:
-    _options(search_options, existing_index(records, index_id).model_options())
+    options = _options(search_options, existing_index(records, index_id).model_options())
     if group_by not in ("clip", "video"):
         raise ApiError(400, f"group_by must be clip or video, not {group_by!r}")
     if operator not in ("or", "and"):
@@ -221,9 +229,14 @@ def create_search(request: Request, index_id: str = Form(...), search_options: L
     if query_text is None and image_path is None:
         raise ApiError(400, "give query_text, or an image by query_media_file or query_media_url",
                        code="parameter_not_provided")
+    if query_text is None and options == ("transcription",):
+        raise ApiError(400, "a transcription search matches words: give query_text", code="parameter_not_provided")
     query = {"index_id": index_id, "text": query_text, "image_path": image_path, "group_by": group_by,
              "page_limit": page_limit, "video_filter": video, "metadata_filter": metadata, "scene_filter": scene,
-             "threshold": _threshold(threshold), "include_user_metadata": include_user_metadata}
+             "threshold": _threshold(threshold), "include_user_metadata": include_user_metadata,
+             # An image query has no words for the transcription to match: it searches what is seen.
+             "search_options": [o for o in options if o != "transcription" or query_text is not None],
+             "transcription_options": list(transcription_options or [])}
     return execute(query, 1, request, records, settings)
 
 

@@ -23,6 +23,7 @@ from sceneline.pipelines.server.models import (
     IndexedAssetList,
     MetadataUpdate,
     SystemMetadata,
+    TranscriptionItem,
     page_info,
     paged,
 )
@@ -42,6 +43,14 @@ def video_view(row: VideoRow, request: Request) -> IndexedAsset:
                         user_metadata=row.user_metadata or {},
                         hls=Hls(video_url=media_url(request, f"/v1.3/media/videos/{row.id}"),
                                 status="COMPLETE" if row.status == READY else "PROCESSING"))
+
+
+def transcript_items(row: VideoRow, settings: ServerSettings) -> list[TranscriptionItem]:
+    """The video's speech segments (empty until it is ready, or when nothing was said)."""
+    if row.status != READY or not row.asset_id:
+        return []
+    segments = SceneStore(settings.store_for(row.index_id)).speech_of(row.asset_id)
+    return [TranscriptionItem(start=s.start_s, end=s.end_s, value=s.text) for s in segments]
 
 
 def remove_video(row: VideoRow, records: Records, settings: ServerSettings) -> None:
@@ -139,8 +148,14 @@ for prefix in ("indexed-assets", "videos"):
     @router.get(f"/indexes/{{index_id}}/{prefix}/{{video_id}}", response_model=IndexedAsset,
                 deprecated=deprecated, name=f"retrieve_{prefix}")
     def _retrieve(index_id: str, video_id: str, request: Request,
-                  records: Records = Depends(get_records)) -> IndexedAsset:
-        return video_view(existing_video(records, index_id, video_id), request)
+                  transcription: bool = Query(False, description="Include the words said, with their times."),
+                  records: Records = Depends(get_records),
+                  settings: ServerSettings = Depends(get_settings)) -> IndexedAsset:
+        row = existing_video(records, index_id, video_id)
+        view = video_view(row, request)
+        if transcription:
+            view.transcription = transcript_items(row, settings)
+        return view
 
     @router.patch(f"/indexes/{{index_id}}/{prefix}/{{video_id}}", status_code=204, response_class=Response,
                   deprecated=deprecated, name=f"update_{prefix}")
