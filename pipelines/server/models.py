@@ -162,6 +162,7 @@ class SearchItem(Answer):
     score: Optional[float] = None
     thumbnail_url: Optional[str] = None
     video_id: Optional[str] = None
+    transcription: Optional[str] = None
     id: Optional[str] = None
     user_metadata: Optional[Dict[str, MetadataValue]] = None
     clips: Optional[List[SearchClip]] = None
