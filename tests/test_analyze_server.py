@@ -75,10 +75,9 @@ def test_sdk_searches_the_spoken_words_on_their_time_range_and_retrieves_the_tra
     with its words, and the indexed asset's retrieve with `transcription=true` returns them."""
     client, video_id, _endpoint = served
     [index] = [i for i in client.indexes.list() if i.index_name == "talks"]
-    found = list(client.search.query(index_id=index.id, search_options=["transcription"],
-                                     query_text="quarterly revenue"))
-    assert found, "no transcription hit"
-    best = found[0]
+    found = client.search.create(index_id=index.id, search_options=["transcription"], query_text="quarterly revenue")
+    assert found.data, "no transcription hit"
+    best = found.data[0]
     assert best.video_id == video_id and best.start <= 4.0 and best.end >= 4.5  # said from 3.5 s on
     assert "revenue" in (best.transcription or "").lower()
     asset = client.indexes.indexed_assets.retrieve(index.id, video_id, transcription=True)
