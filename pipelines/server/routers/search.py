@@ -103,7 +103,8 @@ def _options(search_options: List[str], enabled: set[str]) -> tuple[str, ...]:
                                 "or transcription")
         if option not in BUILT_OPTIONS:
             raise ApiError(400, f"unknown search option {option!r}; use visual, audio or transcription")
-        if option not in enabled:
+        # Speech is indexed under either model option (Marengo calls it `audio`).
+        if option not in enabled and not (option == "transcription" and enabled & {"audio", "transcription"}):
             raise ApiError(400, f"this index was created without the {option!r} model option")
     return chosen
 
