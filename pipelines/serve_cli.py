@@ -7,7 +7,6 @@ from typing import List, Optional
 
 import typer
 
-from sceneline.pipelines.options import DEFAULT_HOME
 from sceneline.pipelines.server.settings import (
     DEFAULT_HOST,
     DEFAULT_MAX_UPLOAD_BYTES,
@@ -39,8 +38,9 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535, help="Port."),
         api_key: List[str] = typer.Option([], "--api-key", envvar="SCENELINE_API_KEYS",
                                           help="A key clients send in x-api-key (repeatable; kept only hashed)."),
-        home: str = typer.Option(DEFAULT_HOME, "--home", envvar="SCENELINE_HOME",
-                                 help="The server's folder: records, uploads (media/), thumbnails."),
+        home: Optional[str] = typer.Option(None, "--home", envvar="SCENELINE_HOME",
+                                           help="The server's folder: records, uploads (media/), thumbnails "
+                                                "(default .sceneline, as for `index`)."),
         qdrant_path: Optional[str] = cli.QdrantPath,
         qdrant_url: Optional[str] = cli.QdrantUrl,
         qdrant_api_key: Optional[str] = cli.QdrantApiKey,
@@ -92,15 +92,17 @@ def register(app: typer.Typer) -> None:
                          offline=offline)
 
 
-def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_path: str | None,
+def run_server(*, host: str, port: int, api_keys: list[str], home: str | None, qdrant_path: str | None,
                qdrant_url: str | None, qdrant_api_key: str | None, collection: str, index_argv: list[str],
                index_workers: int, max_upload_bytes: int, offline: bool) -> None:
     import uvicorn
 
     from sceneline.pipelines.server import ServerSettings, create_app
     from sceneline.pipelines.server.auth import hash_key, new_salt
-    from sceneline.transforms.store.scene_store import store_config
+    from sceneline.transforms.store.scene_store import DEFAULT_LOCAL_PATH, store_config
 
+    if home is None:  # the folder that holds the default index (.sceneline), so both live together
+        home = str(Path(DEFAULT_LOCAL_PATH).parent)
     salt = new_salt()
     settings = ServerSettings(
         home=Path(home), store=store_config(qdrant_path or str(Path(home) / "qdrant"), qdrant_url, qdrant_api_key,

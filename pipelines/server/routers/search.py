@@ -15,7 +15,6 @@ from typing import Any, List, Optional
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from sceneline.pipelines.filters import FIELDS, METADATA, FilterError, translate_filter
-from sceneline.pipelines.search import search as run_search
 from sceneline.pipelines.server.deps import (
     existing_index,
     get_records,
@@ -151,7 +150,13 @@ def execute(query: dict[str, Any], page: int, request: Request, records: Records
     request_ = SearchRequest(text=query.get("text"), image_path=query.get("image_path"), limit=per_page, page=page,
                              filter={**query["scene_filter"], "asset_id": sorted(by_asset)},
                              group_by=query["group_by"], group_size=CLIPS_PER_VIDEO, threshold=query.get("threshold"))
-    found = run_search(SceneStore(settings.store_for(index_id)), request_, offline=settings.offline)
+    # Imported here: it brings torch and open_clip, which `serve` should not wait for at start.
+    from sceneline.pipelines.search import SearchError, search as run_search
+
+    try:
+        found = run_search(SceneStore(settings.store_for(index_id)), request_, offline=settings.offline)
+    except SearchError as exc:
+        raise ApiError(400, str(exc)) from exc
     with_metadata = query["include_user_metadata"]
     data: list[SearchItem] = []
     first_rank = (page - 1) * per_page + 1
