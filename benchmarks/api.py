@@ -45,6 +45,10 @@ TINY_CLIP = {"embed_dim": 64,
              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
 DIM = TINY_CLIP["embed_dim"]
 SCENES_PER_VIDEO = 10
+SEARCH_COST_NOTE = ("Search cost here is the store, not HTTP: compare the in-process peer. Search admits only "
+                    "`ready` videos by an `asset_id` any-of filter listing every admitted video; Qdrant's local "
+                    "mode checks it per scene in Python (scenes x videos). Next: filter out only the few non-ready "
+                    "assets (must_not), and the qdrant-edge engine with payload indexes.")
 QUERIES = ("a person walking", "text on a slide", "a red car", "the sea at night", "a ball bouncing")
 
 
@@ -353,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         report.notes.append("kill -9 recovery is checked by tests/test_api_recovery.py (every accepted task "
                             "ends ready or failed, no upload lost); 5xx under generated requests by "
                             "tests/test_api_fuzz.py.")
+        report.notes.append(SEARCH_COST_NOTE)
         report.figures = {"search": search_figures, "load": load_figures, "upload": upload_figures,
                           "quick": args.quick}
         report.write(args.out)

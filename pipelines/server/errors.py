@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sceneline.pipelines.filters import FilterError
-from sceneline.pipelines.search import SearchError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,6 @@ def install_error_handlers(app: FastAPI) -> None:
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(FilterError)
-    @app.exception_handler(SearchError)
     async def bad_query(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("parameter_invalid", str(exc)), status_code=400)
 

@@ -15,7 +15,6 @@ from typing import Any, List, Optional
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from sceneline.pipelines.filters import FIELDS, METADATA, FilterError, translate_filter
-from sceneline.pipelines.search import search as run_search
 from sceneline.pipelines.server.deps import (
     existing_index,
     get_records,
@@ -160,7 +159,13 @@ def execute(query: dict[str, Any], page: int, request: Request, records: Records
                              modalities=tuple(m for option in query.get("search_options", ["visual"])
                                               for m in MODALITIES[option]),
                              transcription_options=tuple(query.get("transcription_options") or ("lexical", "semantic")))
-    found = run_search(SceneStore(settings.store_for(index_id)), request_, offline=settings.offline)
+    # Imported here: it brings torch and open_clip, which `serve` should not wait for at start.
+    from sceneline.pipelines.search import SearchError, search as run_search
+
+    try:
+        found = run_search(SceneStore(settings.store_for(index_id)), request_, offline=settings.offline)
+    except SearchError as exc:
+        raise ApiError(400, str(exc)) from exc
     with_metadata = query["include_user_metadata"]
     data: list[SearchItem] = []
     first_rank = (page - 1) * per_page + 1
