@@ -14,7 +14,7 @@ from typing import Any
 
 from sceneline.schemas.failures import UserError
 from sceneline.schemas.settings import HOME, OutputSettings, StoreSettings
-from sceneline.transforms.store.edge_backend import ENGINE_MARKER
+from sceneline.transforms.store.config import ENGINE_MARKER
 
 # Where each output goes inside the home, by its setting's name.
 OUTPUT_FOLDERS = {"thumbnails": "thumbnails", "dead_letter": "dead_letters", "run_dir": "runs"}

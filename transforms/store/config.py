@@ -12,6 +12,8 @@ from sceneline.schemas.qdrant_layout import CollectionNames
 DEFAULT_COLLECTION = StoreSettings.default("collection")
 DEFAULT_LOCAL_PATH = ".sceneline/qdrant"
 MEMORY = ":memory:"
+# The file that marks a folder as the embedded engine's (transforms/store/edge_backend.py).
+ENGINE_MARKER = "sceneline-engine.json"
 
 
 class StoreConfigError(UserError, ValueError):

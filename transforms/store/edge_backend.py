@@ -32,6 +32,7 @@ import qdrant_edge as edge
 from qdrant_client import models
 
 from sceneline.schemas.failures import UserError
+from sceneline.transforms.store.config import ENGINE_MARKER
 from sceneline.transforms.store.backend import (
     RRF_K,
     CollectionSpec,
@@ -45,7 +46,6 @@ from sceneline.transforms.store.backend import (
 
 log = logging.getLogger(__name__)
 
-ENGINE_MARKER = "sceneline-engine.json"
 ENGINE_FORMAT = 1
 LOCK_NAME = ".sceneline.lock"
 COLLECTIONS_DIR = "collections"
