@@ -82,20 +82,24 @@ def _index_video(store, path: Path, asset_id: str) -> tuple[list[tuple[float, fl
     """Shots from sceneline's detector as scenes, with a planted word on screen and one spoken."""
     from sceneline.schemas import AnalyzedAsset, MediaAsset, MediaType, ProbeInfo, Scene
     from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
+    from sceneline.schemas.speech import SpeechSegment
     from sceneline.transforms.media.shots import detect_shots
 
     found = detect_shots(str(path), "hybrid", fast=True)
-    planted, scenes = {}, []
+    planted, scenes, speech = {}, [], []
     for i, shot in enumerate(found.shots):
         shown, said = WORDS[i % len(WORDS)].upper(), WORDS[(i + 3) % len(WORDS)]
         planted[i] = (shown, said)
         scenes.append(Scene(index=i, start_s=shot.start_s, end_s=shot.end_s, start_frame=shot.start_frame,
                             end_frame=shot.end_frame, vectors={VISUAL_VECTOR: [1.0, 0.0, 0.0, 0.0]},
-                            enrichment={"visible_text": f"SIGN: {shown}", "transcript": [
-                                {"start": shot.start_s, "end": shot.end_s, "text": f"the word is {said}"}]}))
-    store.write_scenes(AnalyzedAsset(
+                            enrichment={"visible_text": f"SIGN: {shown}", "transcript": f"the word is {said}"}))
+        speech.append(SpeechSegment(index=i, start_s=shot.start_s, end_s=shot.end_s, text=f"the word is {said}"))
+    analyzed = AnalyzedAsset(
         asset=MediaAsset(asset_id=asset_id, uri=str(path), media_type=MediaType.VIDEO, size_bytes=path.stat().st_size),
-        probe=ProbeInfo(duration_s=found.duration_s, display_width=640, display_height=360), scenes=scenes))
+        probe=ProbeInfo(duration_s=found.duration_s, display_width=640, display_height=360), scenes=scenes,
+        speech=speech)
+    store.write_scenes(analyzed)
+    store.write_speech(analyzed)
     return [(s.start_s, s.end_s) for s in found.shots], planted
 
 

@@ -26,6 +26,7 @@ from sceneline.pipelines.analysis import (
 )
 from sceneline.schemas import AnalyzedAsset, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
+from sceneline.schemas.speech import SpeechSegment
 from sceneline.transforms.models.caption_spec import EndpointSettings
 from sceneline.transforms.models.generation import GeneratorConfig, load_generator
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig
@@ -42,19 +43,22 @@ def video_asset(asset_id: str, n_scenes: int, scene_s: float = 2.0, uri: str = "
             index=i, start_s=start, end_s=start + scene_s, start_frame=i * 50, end_frame=i * 50 + 49,
             vectors={VISUAL_VECTOR: [1.0, 0.0, 0.0, 0.0]},
             enrichment={"description": f"a person at a whiteboard, part {i}", "tags": ["whiteboard", f"t{i}"],
-                        "visible_text": f"SLIDE {i} QUARTERLY REVENUE",
-                        "transcript": [{"start": start + 0.5, "end": start + 1.5, "text": f"word{i} revenue grew"}]}))
+                        "visible_text": f"SLIDE {i} QUARTERLY REVENUE", "transcript": f"word{i} revenue grew"}))
+    # What the transcriber stage stores: speech segments on their own time ranges.
+    speech = [SpeechSegment(index=i, start_s=i * scene_s + 0.5, end_s=i * scene_s + 1.5, text=f"word{i} revenue grew")
+              for i in range(n_scenes)]
     media = MediaAsset(asset_id=asset_id, uri=uri, media_type=MediaType.VIDEO, size_bytes=100)
     return AnalyzedAsset(asset=media, probe=ProbeInfo(duration_s=n_scenes * scene_s, display_width=640,
-                                                      display_height=360), scenes=scenes)
+                                                      display_height=360), scenes=scenes, speech=speech)
 
 
 @pytest.fixture(scope="module")
 def store() -> SceneStore:
     s = SceneStore(StoreConfig(path=":memory:", collection="analyze_tests"))
     s.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "test-model"})
-    s.write_scenes(video_asset(VIDEO, 4))
-    s.write_scenes(video_asset(LONG, 120, scene_s=5.0, uri="/videos/long.mp4"))
+    for analyzed in (video_asset(VIDEO, 4), video_asset(LONG, 120, scene_s=5.0, uri="/videos/long.mp4")):
+        s.write_scenes(analyzed)
+        s.write_speech(analyzed)
     return s
 
 

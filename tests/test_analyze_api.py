@@ -59,7 +59,9 @@ def serve(app: FastAPI):
 def store():
     s = SceneStore(StoreConfig(path=":memory:", collection="analyze_api"))
     s.ensure_collections({VISUAL_VECTOR: 4}, {VISUAL_VECTOR: "test-model"})
-    s.write_scenes(video_asset(VIDEO, 4))
+    analyzed = video_asset(VIDEO, 4)
+    s.write_scenes(analyzed)
+    s.write_speech(analyzed)
     return s
 
 
