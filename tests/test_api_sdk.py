@@ -168,9 +168,14 @@ def test_bad_input_is_a_400_with_a_reason(client, index_id, tmp_path):
         with pytest.raises(BadRequestError) as wrong:
             client.search.create(index_id=index_id, query_text="x", search_options=["visual"], filter=bad_filter)
         assert wrong.value.body["code"] == "parameter_invalid"
-    with pytest.raises(BadRequestError) as later:
-        client.search.create(index_id=index_id, query_text="x", search_options=["transcription"])
-    assert "transcription" in later.value.body["message"]
+    with pytest.raises(BadRequestError) as later:  # sound other than speech is not searchable yet
+        client.search.create(index_id=index_id, query_text="x", search_options=["audio"])
+    assert "audio" in later.value.body["message"]
+    with pytest.raises(BadRequestError) as wordless:  # spoken words are matched by words
+        with open(media("images/misc/opencv_fruits.jpg"), "rb") as f:
+            client.search.create(index_id=index_id, query_media_type="image", query_media_file=f,
+                                 search_options=["transcription"])
+    assert "query_text" in wordless.value.body["message"]
     with pytest.raises(ApiError) as no_index:
         client.tasks.create(index_id="0" * 24, video_url="http://127.0.0.1:9/x.mp4")
     assert no_index.value.status_code == 404
