@@ -28,7 +28,7 @@ from clips import write_shots
 from conftest import media
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -156,7 +156,10 @@ def shoot(driver: webdriver.Chrome, name: str) -> None:
 
 def wait(driver: webdriver.Chrome, condition, timeout_s: float, what: str):
     try:
-        return WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(condition)
+        # The page re-renders lists as results and statuses arrive: an element found a moment ago
+        # may be gone, so a stale one means "look again", not a failure.
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.25,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(condition)
     except TimeoutException:
         notice = driver.find_element(By.ID, "notice")
         shown = "" if notice.get_attribute("hidden") is not None else f"; the page says: {notice.text}"
@@ -308,10 +311,20 @@ def test_search_by_text_with_enter(browser, uploaded):
 @needs_chromium
 def test_clicking_a_result_plays_from_the_scene_start(browser, uploaded, footage):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=search-image-input]").send_keys(str(footage["still"]))
-    hit = wait(browser, lambda d: [h for h in _results(d) if float(h.get_attribute("data-start")) > 0], 60,
-               "a result that starts after 0 s")[0]
-    start = float(hit.get_attribute("data-start"))
-    hit.click()
+    def later_start(d):
+        starts = [float(h.get_attribute("data-start")) for h in _results(d)]
+        return next((s for s in starts if s > 0), None)
+
+    start = wait(browser, later_start, 60, "a result that starts after 0 s")
+
+    def click_it(d):
+        hit = next((h for h in _results(d) if float(h.get_attribute("data-start")) == start), None)
+        if hit is None:
+            return False
+        hit.click()
+        return True
+
+    wait(browser, click_it, 10, "clicking that result")
     player = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "video[data-testid=player]"), 10, "the player")
     wait(browser, lambda d: d.execute_script("return arguments[0].readyState >= 1 && !arguments[0].seeking",
                                              player), 30, "the video to load")
