@@ -30,7 +30,8 @@ VIDEOS = ("psd_counter.mp4", "imageio_realshort.mp4", "mecavideo_balle1-vp9.avi"
 
 def sceneline(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     assert EXE.exists(), "the sceneline console script is not installed in this environment"
-    return subprocess.run([str(EXE), *args], cwd=cwd, env={**CLEAN_ENV, "SCENELINE_OFFLINE": "1", **(env or {})},
+    merged = {**CLEAN_ENV, "SCENELINE_OFFLINE": "1", **(env or {})}
+    return subprocess.run([str(EXE), *args], cwd=cwd, env={k: v for k, v in merged.items() if v is not None},
                           capture_output=True, text=True, timeout=600)
 
 
@@ -78,7 +79,10 @@ def test_everyday_mistakes_are_one_line_each_and_write_nothing(home, tmp_path):
         "video as image": sceneline("search", "--image", video, cwd=home),
         "empty model (search)": sceneline("search", "x", "--visual-model", "", cwd=home),
         "empty model (index)": sceneline("index", image, "--visual-model", "", cwd=home),
+        "image to detect": sceneline("detect", image, cwd=home),
         "unknown arch": sceneline("index", image, "--visual-model", "ViT-B-99:random", cwd=home),
+        # Not told --offline, on a machine with no route to the hub: at once, no retries.
+        "no hub": sceneline("index", image, "--captioner", "none", cwd=home, env={"SCENELINE_OFFLINE": None}),
         "closed port": sceneline("init-index", "--qdrant-url", f"http://127.0.0.1:{closed_port()}", cwd=home),
         "no credentials": sceneline("setup-bucket", "media", "--project", "p1", cwd=home, env={"HOME": str(tmp_path)}),
         "no cloud": sceneline("launch", "dataflow", "gs://media/v/", "--project", "p1", "--region", "r1",
@@ -92,7 +96,9 @@ def test_everyday_mistakes_are_one_line_each_and_write_nothing(home, tmp_path):
     assert "is a video" in lines["video as image"]
     assert "empty" in lines["empty model (search)"] and "empty" in lines["empty model (index)"]
     assert "no architecture 'ViT-B-99'" in lines["unknown arch"] and "Ways to supply" not in lines["unknown arch"]
+    assert "is an image (png), not a video" in lines["image to detect"]
     assert "no Qdrant server answers" in lines["closed port"]
+    assert "is not available" in lines["no hub"] and "--offline" in lines["no hub"]
     assert "credentials" in lines["no credentials"] and "credentials" in lines["no cloud"]
     assert not (home / ".sceneline").exists()  # read-only commands and refused ones wrote nothing
 

@@ -54,8 +54,8 @@ def option(group: type[SettingsGroup], name: str, **overrides: Any) -> Any:
 def configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not verbose:  # Beam is chatty at INFO and WARNING about things users cannot change
-        for name in ("apache_beam", "absl"):
+    if not verbose:  # Beam and google-auth are chatty about things users cannot change
+        for name in ("apache_beam", "absl", "google.auth"):
             logging.getLogger(name).setLevel(logging.ERROR)
 
 

@@ -25,6 +25,7 @@ def detect(
     from sceneline.transforms.media.shots import detect_shots
 
     def run():
+        _require_video(video)
         try:
             return detect_shots(video, detector, fast=not exact)
         except FileNotFoundError as exc:
@@ -55,6 +56,23 @@ def detect(
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     out.print(f"{found.frames} frames ({found.duration_s:.2f} s) in {found.elapsed_s:.2f} s: "
               f"{found.frames_per_s:.0f} frames/s with the {found.detector} detector")
+
+
+def _require_video(uri: str) -> None:
+    """A still image decodes as a one-frame video ("1 shots"): say what it is instead."""
+    from pathlib import Path
+
+    from sceneline.schemas import MediaType
+    from sceneline.transforms.media.sniff import SNIFF_BYTES, sniff_bytes
+
+    path = Path(uri).expanduser()
+    if "://" in uri or not path.is_file():
+        return  # a bucket object, or a missing file: detect_shots says so
+    with open(path, "rb") as f:
+        sniffed = sniff_bytes(f.read(SNIFF_BYTES))
+    if sniffed.media_type is MediaType.IMAGE:
+        raise UserError(f"{uri} is an image ({sniffed.format}), not a video: an image has no shots "
+                        "(`sceneline index` takes images as they are)")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from typing import Any, List, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sceneline.pipelines.cli.common import (
@@ -95,17 +95,20 @@ def index(
 
     done = {"finished": 0, "total": 0}
     bar = None if json_out or not sys.stderr.isatty() else Progress(
-        TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True)
 
     def on_progress(finished: int, total: int) -> None:
         done.update(finished=finished, total=total)
         if bar is not None:
-            bar.update(bar.task_ids[0], completed=finished, total=total)
+            # Models load in the first bundle: until an input finishes, that is the wait.
+            bar.update(bar.task_ids[0], completed=finished, total=total,
+                       description="indexing" if finished else "loading models, then indexing")
 
     previous = signal.signal(signal.SIGINT, _stop_quietly)
     try:
         if bar is not None:
-            bar.add_task("index", total=None)
+            bar.add_task("loading models, then indexing", total=None)
             bar.start()
         try:
             # With a progress callback the pipeline runs in a thread: Ctrl-C reaches this one.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections import Counter
 from typing import Optional
 
@@ -79,7 +81,12 @@ def search(
         require_index(store_settings)
         return run_search(open_store(store_settings), request, visual_model=visual_model, offline=offline)
 
-    result = run_guarded(do_search)
+    started = time.monotonic()
+    if sys.stderr.isatty() and not json_out:  # model loading takes seconds: say what is happening
+        with err.status("loading the index's models and searching"):
+            result = run_guarded(do_search)
+    else:
+        result = run_guarded(do_search)
     if json_out:
         if result.groups is not None:
             out.print_json(json.dumps([g.model_dump(exclude={"clips": {"__all__": {"payload"}}})
@@ -87,7 +94,7 @@ def search(
         else:
             out.print_json(json.dumps([h.model_dump(exclude={"payload"}) for h in result.hits]))
         return
-    _print_hits(out, result, page, limit)
+    _print_hits(out, result, page, limit, time.monotonic() - started)
 
 
 def check_query_image(image: str) -> None:
@@ -116,7 +123,7 @@ def _first_reason(exc: ValidationError) -> str:
     return str(error.get("ctx", {}).get("error") or error["msg"])
 
 
-def _print_hits(console: Console, result, page: int, limit: int) -> None:
+def _print_hits(console: Console, result, page: int, limit: int, elapsed_s: float) -> None:
     table = Table("#", "rrf score" if result.fused else "score", "file", "scene", "start-end (s)",
                   "description / tags / text", "thumbnail")
     first = (page - 1) * limit + 1
@@ -129,7 +136,8 @@ def _print_hits(console: Console, result, page: int, limit: int) -> None:
                       said[:120], h.thumbnail_uri or "")
     console.print(table)
     more = f"; more on --page {page + 1}" if result.has_more else ""
-    err.print(f"searched {' + '.join(result.modalities)}{' (fused)' if result.fused else ''}, page {page}{more}",
+    err.print(f"searched {' + '.join(result.modalities)}{' (fused)' if result.fused else ''}, page {page}{more} "
+              f"in {elapsed_s:.1f} s (models loaded)",
               highlight=False)
 
 

@@ -17,6 +17,7 @@ from sceneline.transforms.models.model_spec import (  # noqa: F401 (ModelLocatio
     ModelUnavailableError,
     copy_object,
     is_offline,
+    offline_without_hub,
     parse_location,
 )
 
@@ -62,11 +63,13 @@ def resolve_folder(location: ModelLocation, *, what: str, needs: str, remedies: 
         elif location.source == "gcs":
             folder = _copy_folder_from_gcs(location.where)
         else:
+            offline_without_hub()
             folder = _hub_snapshot(location.where)
         if not (folder / needs).is_file():
             raise FileNotFoundError(f"{folder} has no {needs}")
         return folder
     except Exception as exc:
-        hint = " (offline: nothing is fetched from the hub)" if location.is_hub and is_offline() else ""
+        hint = (" (offline or no hub reachable: nothing is fetched; --offline uses what is cached, or give a "
+                "local folder)" if location.is_hub and is_offline() else "")
         raise ModelUnavailableError(
             f"{what} {location.raw} is not available{hint}: {exc}. {remedies}") from exc

@@ -14,11 +14,14 @@ registered under its file name, so custom architectures load through the same pa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sceneline.schemas.failures import UserError
 from sceneline.schemas.settings import ModelSettings, SettingError
@@ -119,6 +122,25 @@ def set_offline() -> None:
         pass
 
 
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout_s: float = 2.0) -> bool:
+    """Whether the model hub answers at all (a TCP connection; DNS failing says no at once)."""
+    parts = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((parts.hostname or "huggingface.co", parts.port or 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def offline_without_hub() -> None:
+    """Without a reachable hub, work offline: cached weights load at once and missing ones fail
+    at once, instead of a minute of the hub client's retries and warnings."""
+    if not is_offline() and not hub_reachable():
+        log.info("the model hub cannot be reached: working offline (cached models only)")
+        set_offline()
+
+
 def _how_to_supply(spec: ClipSpec) -> str:
     arch = spec.arch if spec.source not in ("local-dir", "hf-hub") else "ViT-B-32"
     return (
@@ -126,7 +148,8 @@ def _how_to_supply(spec: ClipSpec) -> str:
         f"cache; pass a local checkpoint, --visual-model {arch}:/path/to/open_clip_pytorch_model.bin; "
         f"a Cloud Storage one, --visual-model {arch}:gs://BUCKET/ckpt.bin; a folder in open_clip's "
         f"layout, --visual-model local-dir:DIR; for timing runs only, --visual-model {arch}:random "
-        "(random weights: search results are meaningless); or --visual-model none.")
+        "(random weights: search results are meaningless); or --visual-model none. Without network "
+        "access, --offline uses weights already in the cache and fails at once when they are not.")
 
 
 def model_name(spec: ClipSpec) -> str:
@@ -222,6 +245,8 @@ def preflight(spec_text: str, *, offline: bool = False) -> tuple[ClipSpec, int] 
     if offline:
         set_offline()
     spec = parse_clip_spec(spec_text)
+    if spec is not None and spec.source in ("tag", "hf-hub"):
+        offline_without_hub()
     if spec is None:
         return None
     resolve_weights(spec)
