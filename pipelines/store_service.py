@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, HTTPException
 from pydantic import BaseModel
 
 from sceneline.schemas.failures import UserError
-from sceneline.transforms.store.advert import AdvertError, advertise  # noqa: F401  (re-exported)
+from sceneline.transforms.store.advert import AdvertError, advertise, withdraw  # noqa: F401  (re-exported)
 from sceneline.transforms.store.backend import (
     CollectionSpec,
     StoreBackend,
@@ -143,9 +143,10 @@ def store_router(store: Any) -> APIRouter:
 class _Server:
     """uvicorn in a thread, serving one FastAPI app."""
 
-    def __init__(self, app, host: str, port: int):
+    def __init__(self, app, host: str, port: int, folder: str | None = None):
         import uvicorn
 
+        self.folder = folder  # the index folder it serves, whose advert goes when it stops
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="sceneline-store-service", daemon=True)
@@ -171,10 +172,12 @@ _running: set[_Server] = set()
 
 
 def stop_servers() -> None:
-    """Stop every store server of this process: for an interrupted run, whose pipeline thread,
-    which started them, is abandoned rather than unwound (their adverts go with the process)."""
+    """Stop every store server of this process and withdraw its advert: for an interrupted run,
+    whose pipeline thread, which started them, is abandoned rather than unwound."""
     for server in list(_running):
         server.stop()
+        if server.folder:
+            withdraw(server.folder)
 
 
 @contextlib.contextmanager
@@ -190,7 +193,7 @@ def serve_store(folder: str, host: str = "127.0.0.1", port: int = 0) -> Iterator
     backend = shared_backend(StoreConfig(path=folder))  # takes the folder (or says who holds it)
     app = FastAPI(title="sceneline store", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(store_router(backend))
-    server = _Server(app, host, port)
+    server = _Server(app, host, port, folder)
     url = server.start()
     try:
         with advertise(folder, url):

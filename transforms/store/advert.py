@@ -69,6 +69,12 @@ def advertise(folder: str | os.PathLike, url: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(path.read_text()).get("pid") == os.getpid():
-                path.unlink()
+        withdraw(folder)
+
+
+def withdraw(folder: str | os.PathLike) -> None:
+    """Remove this process's advert from `folder` (another process's is left alone)."""
+    path = advert_path(folder)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
