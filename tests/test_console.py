@@ -333,6 +333,9 @@ def test_clicking_a_result_plays_from_the_scene_start(browser, uploaded, footage
     mark = browser.find_element(By.ID, "timeline-mark")
     assert mark.is_displayed()
     assert browser.find_element(By.ID, "watch-title").text == "three_shots.mp4"
+    # The video page lists the video's own scenes (from the server), not only what the search found.
+    wait(browser, lambda d: d.find_element(By.ID, "scenes-title").text == "Scenes"
+         and len(d.find_elements(By.CSS_SELECTOR, "#scenes li")) >= 2, 30, "the video's scenes")
     shoot(browser, "watch")
 
 

@@ -4,6 +4,7 @@
 import hashlib
 import hmac
 import json
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from fastapi import Request
@@ -46,6 +47,17 @@ def media_url(request: Request, path: str) -> str:
     """An absolute, presigned URL on this server, as the client reached it: a browser's <img> or
     <video> can fetch it without the API key (like TwelveLabs' presigned URLs)."""
     return str(request.base_url).rstrip("/") + path + "?sig=" + sign(request.app.state.settings.key_salt, path)
+
+
+def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]) -> Optional[str]:
+    """The presigned URL of a scene's thumbnail, when this server wrote it (not to a gs:// prefix)."""
+    if not uri:
+        return None
+    try:
+        relative = Path(uri).resolve().relative_to(settings.thumbnails.resolve())
+    except ValueError:
+        return None  # written elsewhere (a gs:// prefix): not served by this server
+    return media_url(request, f"/v1.3/media/thumbnails/{relative.as_posix()}")
 
 
 def sign(secret: bytes, path: str) -> str:

@@ -121,6 +121,14 @@ class TranscriptionItem(Answer):
     value: str
 
 
+class SceneItem(Answer):
+    """sceneline: one scene of a video (TwelveLabs clients ignore fields they do not know)."""
+
+    start: float
+    end: float
+    thumbnail_url: Optional[str] = None
+
+
 class IndexedAsset(Answer):
     id: str = Field(alias="_id")
     asset_id: Optional[str] = None
@@ -132,6 +140,7 @@ class IndexedAsset(Answer):
     user_metadata: Optional[Dict[str, MetadataValue]] = None
     hls: Optional[Hls] = None
     transcription: Optional[List[TranscriptionItem]] = None  # with ?transcription=true
+    scenes: Optional[List[SceneItem]] = None  # sceneline, with ?scenes=true: the video's scenes in order
 
 
 class IndexedAssetList(Answer):

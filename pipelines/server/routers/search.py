@@ -22,6 +22,7 @@ from sceneline.pipelines.server.deps import (
     media_url,
     only_fields,
     parse_json_object,
+    thumbnail_url,
 )
 from sceneline.pipelines.server.errors import ApiError
 from sceneline.pipelines.server.models import SearchClip, SearchItem, SearchPageInfo, SearchPool, SearchResults
@@ -119,20 +120,10 @@ def _threshold(text: Optional[str]) -> Optional[float]:
         raise ApiError(400, f"threshold must be none, low, medium, high or a number, not {text!r}") from exc
 
 
-def _thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]) -> Optional[str]:
-    if not uri:
-        return None
-    try:
-        relative = Path(uri).resolve().relative_to(settings.thumbnails.resolve())
-    except ValueError:
-        return None  # written elsewhere (a gs:// prefix): not served by this server
-    return media_url(request, f"/v1.3/media/thumbnails/{relative.as_posix()}")
-
-
 def _clip(hit: SearchHit, video: VideoRow, rank: int, with_metadata: bool, request: Request,
           settings: ServerSettings) -> SearchClip:
     return SearchClip(start=hit.start_s, end=hit.end_s, rank=rank, score=hit.score, video_id=video.id,
-                      thumbnail_url=_thumbnail_url(request, settings, hit.thumbnail_uri),
+                      thumbnail_url=thumbnail_url(request, settings, hit.thumbnail_uri),
                       transcription=hit.transcript or None,
                       user_metadata=video.user_metadata if with_metadata else None)
 

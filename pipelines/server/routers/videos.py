@@ -15,6 +15,7 @@ from sceneline.pipelines.server.deps import (
     get_records,
     get_settings,
     media_url,
+    thumbnail_url,
 )
 from sceneline.pipelines.server.errors import ApiError
 from sceneline.pipelines.server.models import (
@@ -22,6 +23,7 @@ from sceneline.pipelines.server.models import (
     IndexedAsset,
     IndexedAssetList,
     MetadataUpdate,
+    SceneItem,
     SystemMetadata,
     TranscriptionItem,
     page_info,
@@ -51,6 +53,16 @@ def transcript_items(row: VideoRow, settings: ServerSettings) -> list[Transcript
         return []
     segments = SceneStore(settings.store_for(row.index_id)).speech_of(row.asset_id)
     return [TranscriptionItem(start=s.start_s, end=s.end_s, value=s.text) for s in segments]
+
+
+def scene_items(row: VideoRow, request: Request, settings: ServerSettings) -> list[SceneItem]:
+    """The video's scenes in order, each with its thumbnail (empty until it is ready)."""
+    if row.status != READY or not row.asset_id:
+        return []
+    payloads = SceneStore(settings.store_for(row.index_id)).scenes_of(row.asset_id)
+    return [SceneItem(start=p["start_s"], end=p["end_s"], thumbnail_url=thumbnail_url(request, settings,
+                                                                                    p.get("thumbnail_uri")))
+            for p in payloads]
 
 
 def remove_video(row: VideoRow, records: Records, settings: ServerSettings) -> None:
@@ -149,12 +161,15 @@ for prefix in ("indexed-assets", "videos"):
                 deprecated=deprecated, name=f"retrieve_{prefix}")
     def _retrieve(index_id: str, video_id: str, request: Request,
                   transcription: bool = Query(False, description="Include the words said, with their times."),
+                  scenes: bool = Query(False, description="sceneline: include the video's scenes."),
                   records: Records = Depends(get_records),
                   settings: ServerSettings = Depends(get_settings)) -> IndexedAsset:
         row = existing_video(records, index_id, video_id)
         view = video_view(row, request)
         if transcription:
             view.transcription = transcript_items(row, settings)
+        if scenes:
+            view.scenes = scene_items(row, request, settings)
         return view
 
     @router.patch(f"/indexes/{{index_id}}/{prefix}/{{video_id}}", status_code=204, response_class=Response,

@@ -123,7 +123,7 @@ export async function showWatch(videoId, query) {
   const end = Number(query.get("end") || start);
   const hasMark = query.has("start");
   const path = `indexes/${encodeURIComponent(state.indexId)}/indexed-assets/${encodeURIComponent(videoId)}`;
-  const asset = await call(path, { query: { transcription: true } });
+  const asset = await call(path, { query: { transcription: true, scenes: true } });
   const meta = asset.system_metadata || {};
   current = { videoId, duration: Number(meta.duration) || 0, lines: [] };
   $("watch-title").textContent = meta.filename || videoId;
