@@ -13,6 +13,8 @@ the one entry point; the CLI, a streaming pipeline and an HTTP server all call i
 
 from __future__ import annotations
 
+import os
+
 
 import numpy as np
 
@@ -234,3 +236,25 @@ def search_scenes(store: SceneStore, request: SearchRequest, *, visual_model: st
                   offline: bool = False, device: str = "cpu") -> list[SearchHit]:
     """The hits of `search`, best first (grouped requests: each group's clips in group order)."""
     return search(store, request, visual_model=visual_model, offline=offline, device=device).hits
+
+
+def search_through_owner(url: str, collection: str, request: SearchRequest, *, visual_model: str | None = None,
+                         offline: bool = False) -> SearchPage | None:
+    """A page of results from the process that owns a local index (pipelines/store_service.py),
+    which keeps the query models loaded; None when that owner answers no searches (an indexing
+    run), so the caller searches itself."""
+    import httpx
+
+    if request.image_path and "://" not in request.image_path:  # the owner resolves paths from elsewhere
+        request = request.model_copy(update={"image_path": os.path.abspath(request.image_path)})
+    body = {"request": request.model_dump(mode="json"), "visual_model": visual_model, "offline": offline}
+    try:
+        answer = httpx.post(f"{url}/internal/store/search/{collection}", json=body, timeout=300)
+    except httpx.HTTPError:
+        return None  # the owner went away: search here
+    if answer.status_code == 404:
+        return None
+    if answer.status_code == 400:
+        raise SearchError(answer.json().get("detail", answer.text))
+    answer.raise_for_status()
+    return SearchPage.model_validate(answer.json())

@@ -180,9 +180,39 @@ def stop_servers() -> None:
             withdraw(server.folder)
 
 
+def search_router(folder: str) -> APIRouter:
+    """Searches answered by the process that owns `folder`, with the query models it keeps loaded:
+    a `sceneline search` from another terminal then loads no model of its own."""
+    router = APIRouter(prefix=PREFIX, tags=["internal store"], include_in_schema=False)
+
+    @router.post("/search/{collection}")
+    def search(collection: str, body: dict = Body(...)) -> dict:
+        # The query side (Beam's file systems, the models) loads with the first search, not at start.
+        from pydantic import ValidationError
+
+        from sceneline.pipelines.filters import FilterError
+        from sceneline.pipelines.search import SearchError, search as run_search
+        from sceneline.schemas import SearchRequest
+        from sceneline.transforms.store.scene_store import SceneStore
+
+        try:
+            request = SearchRequest.model_validate(body.get("request"))
+            store = SceneStore(StoreConfig(path=folder, collection=collection))
+            page = run_search(store, request, visual_model=body.get("visual_model"),
+                              offline=bool(body.get("offline")))
+        except (ValidationError, SearchError, FilterError, StoreBackendError) as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        return page.model_dump(mode="json")
+
+    return router
+
+
 @contextlib.contextmanager
-def serve_store(folder: str, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Own the local index `folder` and serve it to other processes for the block; yields the URL."""
+def serve_store(folder: str, host: str = "127.0.0.1", port: int = 0,
+                answer_searches: bool = False) -> Iterator[str]:
+    """Own the local index `folder` and serve it to other processes for the block; yields the URL.
+    A long-lived owner (the API server) also answers searches (`answer_searches`); an indexing
+    run leaves its cores to indexing, and searches load their models where they are asked."""
     from fastapi import FastAPI
 
     from sceneline.transforms.store.advert import advertised_url
@@ -193,6 +223,8 @@ def serve_store(folder: str, host: str = "127.0.0.1", port: int = 0) -> Iterator
     backend = shared_backend(StoreConfig(path=folder))  # takes the folder (or says who holds it)
     app = FastAPI(title="sceneline store", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(store_router(backend))
+    if answer_searches:
+        app.include_router(search_router(folder))
     server = _Server(app, host, port, folder)
     url = server.start()
     try:

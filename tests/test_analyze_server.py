@@ -7,7 +7,10 @@ chat model (no chat-model weights can be had here)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -41,11 +44,11 @@ def served(tmp_path_factory, tiny_clip):
                 task = client.tasks.create(index_id=index.id, video_file=f)
             done = wait_for_task(client, task.id)
             assert done.status == "ready", done
-            yield client, done.video_id, endpoint
+            yield client, done.video_id, endpoint, server.home
 
 
 def test_sdk_analyze_plain_and_streaming_is_grounded_in_the_timed_transcript(served):
-    client, video_id, endpoint = served
+    client, video_id, endpoint, _home = served
     plain = client.analyze(video={"type": "asset_id", "asset_id": video_id}, prompt="What grew?", temperature=0.3)
     events = list(client.analyze_stream(video={"type": "asset_id", "asset_id": video_id}, prompt="What grew?",
                                         temperature=0.3))
@@ -62,7 +65,7 @@ def test_sdk_analyze_plain_and_streaming_is_grounded_in_the_timed_transcript(ser
 
 
 def test_an_unknown_video_is_a_404_in_twelvelabs_shape(served):
-    client, _video_id, _endpoint = served
+    client, _video_id, _endpoint, _home = served
     from twelvelabs.errors import NotFoundError
 
     with pytest.raises(NotFoundError) as caught:
@@ -73,7 +76,7 @@ def test_an_unknown_video_is_a_404_in_twelvelabs_shape(served):
 def test_sdk_searches_the_spoken_words_on_their_time_range_and_retrieves_the_transcript(served):
     """Issues 13 and 19 together: `search_options=transcription` finds the phrase where it is said,
     with its words, and the indexed asset's retrieve with `transcription=true` returns them."""
-    client, video_id, _endpoint = served
+    client, video_id, _endpoint, _home = served
     [index] = [i for i in client.indexes.list() if i.index_name == "talks"]
     found = client.search.create(index_id=index.id, search_options=["transcription"], query_text="quarterly revenue")
     assert found.data, "no transcription hit"
@@ -84,3 +87,21 @@ def test_sdk_searches_the_spoken_words_on_their_time_range_and_retrieves_the_tra
     words = " ".join(item.value for item in asset.transcription or []).lower()
     assert "quarterly revenue" in words and all(item.end > item.start for item in asset.transcription)
     assert client.indexes.indexed_assets.retrieve(index.id, video_id).transcription is None
+
+
+def test_a_cli_search_on_the_servers_index_goes_through_the_server_and_loads_no_model(served):
+    """Issue 16: while `serve` owns the index, `sceneline search` from another terminal is answered
+    by the server, which keeps the query models loaded; the CLI process never imports torch."""
+    client, video_id, _endpoint, home = served
+    [index] = [i for i in client.indexes.list() if i.index_name == "talks"]
+    code = ("import sys\nfrom sceneline.pipelines.cli import app\n"
+            "try:\n    app(sys.argv[1:], standalone_mode=False)\n"
+            "finally:\n    print('torch here' if 'torch' in sys.modules else 'no model here', file=sys.stderr)\n")
+    result = subprocess.run(
+        [sys.executable, "-c", code, "search", "a whiteboard", "--modality", "visual", "--qdrant-path",
+         str(home / "qdrant"), "--collection", f"scenes-{index.id}", "--json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "SCENELINE_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert hits and all(h["start_s"] < h["end_s"] for h in hits)
+    assert result.stderr.strip().splitlines()[-1] == "no model here", result.stderr

@@ -59,3 +59,12 @@ def require_index(store: StoreSettings) -> None:
         if not advertised_url(str(local_folder(store))):
             raise NoIndexError(f"no index at {local_folder(store)}; run `sceneline index PATH...` there first, "
                                "or point at one with --qdrant-path DIR")
+
+
+def owner_of(store: StoreSettings) -> str | None:
+    """The URL of another process that owns this local index and serves it, if one does."""
+    if not is_local(store):
+        return None
+    from sceneline.transforms.store.advert import advertised_url
+
+    return advertised_url(str(local_folder(store)))

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from sceneline.pipelines.cli.common import JsonOut, UserError, Verbose, configure_logging, err, option, out, run_guarded
-from sceneline.pipelines.cli.local_index import require_index
+from sceneline.pipelines.cli.local_index import owner_of, require_index
 from sceneline.schemas import AssetStatus, SearchRequest
 from sceneline.schemas.settings import ModelSettings, StoreSettings
 
@@ -62,6 +62,7 @@ def search(
     from sceneline.pipelines.filters import parse_filter_text
     from sceneline.pipelines.search import parse_threshold
     from sceneline.pipelines.search import search as run_search
+    from sceneline.pipelines.search import search_through_owner
 
     store_settings = StoreSettings.pick(locals())
 
@@ -79,6 +80,12 @@ def search(
         if visual_model is not None and not visual_model.strip():
             raise UserError("--visual-model is empty: leave it out to use the model the index records")
         require_index(store_settings)
+        owner = owner_of(store_settings)
+        if owner:  # a running server holds the index and its models: it answers at once
+            found = search_through_owner(owner, store_settings.collection, request, visual_model=visual_model,
+                                         offline=offline)
+            if found is not None:
+                return found
         return run_search(open_store(store_settings), request, visual_model=visual_model, offline=offline)
 
     started = time.monotonic()

@@ -46,7 +46,7 @@ def own_store(settings: ServerSettings) -> Iterator[None]:
         return
     from sceneline.pipelines.store_service import serve_store
 
-    with serve_store(store.path):
+    with serve_store(store.path, answer_searches=True):
         yield
 
 
