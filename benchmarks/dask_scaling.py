@@ -18,8 +18,8 @@ from sceneline.benchmarks.end_to_end import index_benchmark_args, measure
 
 CONFIGURATIONS: dict[str, list[str]] = {
     "fnapi-1-process": ["--runner", "FnApiRunner"],
-    "fnapi-2-processes": ["--runner", "FnApiRunner", "--direct_running_mode=multi_processing",
-                          "--direct_num_workers=2"],
+    "fnapi-2-processes": ["--runner", "FnApiRunner", "--beam-arg", "direct_running_mode=multi_processing",
+                          "--beam-arg", "direct_num_workers=2"],
     "dask-1-worker": ["--runner", "DaskRunner", "--dask-workers", "1"],
     "dask-2-workers": ["--runner", "DaskRunner", "--dask-workers", "2"],
 }

@@ -61,7 +61,7 @@ def sceneline_command() -> list[str]:
 def cli_index_args(inputs: Path, out: Path, visual_spec: str) -> list[str]:
     return ["index", str(inputs), "--qdrant-path", str(out / "qdrant"), "--visual-model", visual_spec,
             "--thumbnails", str(out / "thumbs"), "--dead-letter", str(out / "dead"), "--captioner", "none",
-            "--no-ocr", "--text-model", "none", "--offline", f"--run_dir={out / 'runs'}", "--json"]
+            "--no-ocr", "--text-model", "none", "--offline", "--beam-arg", f"run_dir={out / 'runs'}", "--json"]
 
 
 @dataclass
@@ -117,7 +117,7 @@ def index_with_missing_model(inputs: Path, out: Path, visual_spec: str, flag: st
     models = {"--visual-model": visual_spec, "--text-model": "none", "--captioner": "none"}
     models[flag] = spec.format(missing=missing)
     args = ["index", str(inputs), "--qdrant-path", str(out / "qdrant"), "--thumbnails", str(out / "thumbs"),
-            "--dead-letter", str(out / "dead"), "--no-ocr", "--offline", f"--run_dir={out / 'runs'}"]
+            "--dead-letter", str(out / "dead"), "--no-ocr", "--offline", "--beam-arg", f"run_dir={out / 'runs'}"]
     for name, value in models.items():
         args += [name, value]
     result = CliRunner().invoke(app, args)

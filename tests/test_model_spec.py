@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from sceneline.schemas.settings import SettingError
+
 from sceneline.transforms.models.clip_model import load_clip
 from sceneline.transforms.models.model_spec import ModelUnavailableError, parse_clip_spec, preflight
 
@@ -47,11 +49,12 @@ def test_unavailable_hub_weights_fail_fast_naming_model_and_remedies():
 
 
 def test_unknown_tag_and_missing_checkpoint_are_explained(tmp_path):
-    with pytest.raises(ModelUnavailableError, match="no pretrained tag 'nonsense'"):
+    # A name open_clip does not know is the user's to fix (no ways to supply weights can help).
+    with pytest.raises(SettingError, match="no pretrained tag 'nonsense'"):
         preflight("ViT-B-32:nonsense", offline=True)
     with pytest.raises(ModelUnavailableError, match="no checkpoint at"):
         preflight(f"ViT-B-32:{tmp_path}/missing.pt", offline=True)
-    with pytest.raises(ModelUnavailableError, match="knows no architecture"):
+    with pytest.raises(SettingError, match="knows no architecture"):
         preflight("ViT-Q-99:random", offline=True)
 
 

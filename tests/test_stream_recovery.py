@@ -40,7 +40,7 @@ def test_killed_mid_burst_and_restarted_every_upload_is_indexed_once(bucket_even
     subscription = bucket_events.subscribe("recovery", ack_deadline_s=10)
     env = {**bucket_events.env(), "SCENELINE_OFFLINE": "1"}
     args = ["--visual-model", tiny_clip.spec, "--captioner", "none", "--no-ocr", "--text-model", "none",
-            "--lease_extension_s=10"]
+            "--beam-arg", "lease_extension_s=10"]
     names = {f"burst/{p.name}": p for p in burst_images(tmp_path, BURST)}
 
     first = StreamProcess(subscription, cwd=tmp_path, env=env, args=args)
