@@ -77,10 +77,9 @@ def fill_index(home: Path, spec: str, n_scenes: int) -> str:
     store = SceneStore(StoreConfig(path=str(home / "qdrant"), collection=f"scenes-{index.id}"))
     store.ensure_collections({VISUAL_VECTOR: DIM}, {VISUAL_VECTOR: spec})
     rng = np.random.default_rng(0)
-    for analyzed in synthetic_assets(n_scenes):
-        for scene in analyzed.scenes:
-            v = rng.standard_normal(DIM).astype(np.float32)
-            scene.vectors = {VISUAL_VECTOR: (v / np.linalg.norm(v)).tolist()}
+    vectors = rng.standard_normal((n_scenes, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for analyzed in synthetic_assets(vectors, rng.integers(0, 10, n_scenes)):
         store.write_scenes(analyzed)
         a = analyzed.asset
         row = VideoRow(id=new_id(), task_id=new_id(), index_id=index.id, status=READY, filename=a.filename,
