@@ -35,6 +35,8 @@ RESPONSE_FORMATS = tuple(UnderstandingSettings.model_fields["captioner_response_
 
 @dataclass(frozen=True)
 class CaptionerSpec:
+    """A chat model's spec (the captioner's, and the analyzer's: transforms/models/generation.py)."""
+
     raw: str
     backend: str  # "transformers" | "endpoint"
     location: ModelLocation | None = None  # transformers checkpoints
@@ -45,14 +47,16 @@ class CaptionerSpec:
         return self.backend == "endpoint"
 
 
-def parse_captioner_spec(spec: str) -> CaptionerSpec | None:
+def parse_captioner_spec(spec: str, role: str = "captioner") -> CaptionerSpec | None:
+    """openai:MODEL (an endpoint), a checkpoint location, or None for 'none'; `role` names the
+    model in errors."""
     raw = spec.strip()
     if raw.lower() in ("", "none"):
         return None
     if raw.startswith(ENDPOINT_PREFIX):
         model = raw[len(ENDPOINT_PREFIX):].strip()
         if not model:
-            raise SettingError(f"captioner spec {spec!r} names no model (openai:MODEL)")
+            raise SettingError(f"{role} spec {spec!r} names no model (openai:MODEL)")
         return CaptionerSpec(raw, "endpoint", model=model)
     return CaptionerSpec(raw, "transformers", location=parse_location(raw))
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol, Sequence
 
 from sceneline.schemas.settings import AnalyzerSettings
-from sceneline.transforms.models.caption_spec import ENDPOINT_PREFIX, EndpointSettings
+from sceneline.transforms.models.caption_spec import CaptionerSpec, EndpointSettings, parse_captioner_spec
 from sceneline.transforms.models.chat_endpoint import ChatEndpoint, EndpointRejectedError, data_uri, message_text
-from sceneline.transforms.models.hf_models import ModelLocation, parse_location, resolve_folder
+from sceneline.transforms.models.hf_models import resolve_folder
 from sceneline.transforms.models.model_spec import ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -58,24 +58,12 @@ class Generator(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class AnalyzerSpec:
-    raw: str
-    backend: str  # "endpoint" | "transformers"
-    location: ModelLocation | None = None
-    model: str | None = None
+# The analyzer's spec is the captioner's kind: an endpoint (openai:MODEL) or a checkpoint.
+AnalyzerSpec = CaptionerSpec
 
 
 def parse_analyzer_spec(spec: str) -> AnalyzerSpec | None:
-    raw = spec.strip()
-    if raw.lower() in ("", "none"):
-        return None
-    if raw.startswith(ENDPOINT_PREFIX):
-        model = raw[len(ENDPOINT_PREFIX):].strip()
-        if not model:
-            raise ValueError(f"analyzer spec {spec!r} names no model (openai:MODEL)")
-        return AnalyzerSpec(raw, "endpoint", model=model)
-    return AnalyzerSpec(raw, "transformers", location=parse_location(raw))
+    return parse_captioner_spec(spec, role="analyzer")
 
 
 @dataclass(frozen=True)
