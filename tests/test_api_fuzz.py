@@ -5,6 +5,11 @@ loaded: the index has no videos, so searches answer from the records)."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
 import hypothesis
 import pytest
 import schemathesis
@@ -18,18 +23,20 @@ KEY = "fuzz-key"
 EXAMPLES_PER_ROUTE = 12
 
 
-@pytest.fixture(scope="module")
-def api_schema(tmp_path_factory):
-    home = tmp_path_factory.mktemp("fuzz")
+def _fuzzed_app():
+    """The app over a fresh home folder. Built at import, not in a fixture: schemathesis's
+    fixture-based loader reaches into pytest internals that pytest 9.2 removed."""
+    home = Path(tempfile.mkdtemp(prefix="sceneline-fuzz-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     salt = new_salt()
     settings = ServerSettings(home=home, store=StoreConfig(path=":memory:", collection="fuzz"),
                               api_key_hashes=(hash_key(KEY, salt),), key_salt=salt, index_workers=1)
     app = create_app(settings)
     app.state.records.add_index("fuzzed", [{"model_name": "marengo3.0", "model_options": ["visual"]}], [])
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    return app
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+schema = schemathesis.openapi.from_asgi("/openapi.json", _fuzzed_app())
 
 
 @pytest.mark.slow

@@ -87,6 +87,7 @@ class Indexer:
                 proc.kill()
         for thread in self._threads:
             thread.join(timeout=10)
+        self._threads.clear()  # a later start begins a fresh set of workers
 
     def submit(self, video_id: str) -> None:
         self._queue.put(video_id)

@@ -109,25 +109,35 @@ class Records:
 
     def __init__(self, home: Path):
         home.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(home / RECORDS_FILE, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._path = home / RECORDS_FILE
         self._lock = threading.Lock()
-        with self._lock:
+        self._db: sqlite3.Connection | None = None
+        self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection, opened again after `close` (an app's lifespan may run more than once:
+        a test client starts and stops it around each test). Call with the lock held or in __init__."""
+        if self._db is None:
+            self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an answered request survives a power cut
             self._db.executescript(_SCHEMA)
+        return self._db
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def _rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            return self._connection().execute(sql, args).fetchall()
 
     def _run(self, sql: str, args: tuple = ()) -> int:
         with self._lock:
-            return self._db.execute(sql, args).rowcount
+            return self._connection().execute(sql, args).rowcount
 
     # ---- indexes ---------------------------------------------------------------------------
     def add_index(self, name: str, models: list[dict[str, Any]], addons: list[str]) -> IndexRow:
