@@ -3,7 +3,7 @@
 The payload dict a scene is written with, the payload indexes the collection gets
 (schemas/qdrant_layout.py), the field names a search filter may use (pipelines/filters.py)
 and the search hit read back (transforms/store/scene_store.py) all derive from `ScenePayload`.
-A field's `index` is its Qdrant payload index type; `filter` lists the names a search filter
+A field's `index` is its Qdrant payload index kind (transforms/store/backend.py); `filter` lists the names a search filter
 knows it by (TwelveLabs' own, such as `id` and `size`, beside sceneline's).
 """
 
@@ -54,8 +54,8 @@ class ScenePayload(Enrichment):
     metadata: dict[str, Any] = _field({})  # the user's own fields, filtered as metadata.NAME
     models: dict[str, str] = _field({})
     # Enrichment fields a search filters on.
-    tags: list[str] | None = _field(index="keyword", filter=("tags",))
-    content_category: str | None = _field(index="keyword", filter=("content_category",))
+    tags: list[str] | None = _field(index="category", filter=("tags",))
+    content_category: str | None = _field(index="category", filter=("content_category",))
 
     @staticmethod
     def asset_fields(analyzed: AnalyzedAsset) -> dict[str, Any]:

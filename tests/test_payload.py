@@ -35,7 +35,7 @@ def test_indexes_and_filters_derive_from_the_declaration():
     assert set(SCENE_PAYLOAD_INDEXES) <= set(ScenePayload.model_fields)
     assert set(FILTER_FIELDS.values()) <= set(ScenePayload.model_fields)
     assert FILTER_FIELDS["id"] == "asset_id" and FILTER_FIELDS["size"] == "size_bytes"
-    assert SCENE_PAYLOAD_INDEXES["tags"] == "keyword" and SCENE_PAYLOAD_INDEXES["duration"] == "float"
+    assert SCENE_PAYLOAD_INDEXES["tags"] == "category" and SCENE_PAYLOAD_INDEXES["duration"] == "float"
 
 
 def test_a_hit_reads_the_payload_back_through_the_declaration():

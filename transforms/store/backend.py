@@ -22,8 +22,13 @@ from qdrant_client import models
 
 from sceneline.schemas.failures import UserError
 
-# Payload index kinds: keyword (exact match), integer/float (ranges), text (full-text MatchText).
-PAYLOAD_INDEX_KINDS = ("keyword", "integer", "float", "text")
+# Payload index kinds: keyword (exact match), integer/float (ranges), text (full-text MatchText),
+# and category: a keyword whose values each pick out a large share of the collection (tags), so a
+# vector search filtered on one walks its own HNSW links (Qdrant's payload-aware graph). The other
+# kinds build no such links: a filter on them either selects few points (searched exactly through
+# the payload index) or many (the plain graph walk finds enough), and each field's links would
+# cost another graph build.
+PAYLOAD_INDEX_KINDS = ("keyword", "category", "integer", "float", "text")
 
 # Fusion ranks the union of each vector's best candidates: take them deep enough that a scene
 # ranked well by one vector but poorly by the other still competes.

@@ -22,14 +22,15 @@ from sceneline.transforms.store.backend import (
     VectorQuery,
 )
 
-_SCHEMA_TYPES = {
-    "keyword": models.PayloadSchemaType.KEYWORD,
-    "integer": models.PayloadSchemaType.INTEGER,
-    "float": models.PayloadSchemaType.FLOAT,
+_SCHEMA_TYPES = {  # see PAYLOAD_INDEX_KINDS for which kinds get filtered-search graph links
+    "keyword": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=False),
+    "category": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=True),
+    "integer": models.IntegerIndexParams(type=models.IntegerIndexType.INTEGER, lookup=True, range=True,
+                                         enable_hnsw=False),
+    "float": models.FloatIndexParams(type=models.FloatIndexType.FLOAT, enable_hnsw=False),
     "text": models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD,
                                    lowercase=True),
 }
-_KINDS = {"keyword": "keyword", "integer": "integer", "float": "float", "text": "text"}
 
 
 class QdrantClientBackend(StoreBackend):

@@ -59,14 +59,18 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100  # Qdrant's default
 HNSW_FULL_SCAN_THRESHOLD_KB = 10_000
 SEARCH_EF = 128
+# A filtered walk skips every neighbour the filter rejects: it needs more candidates to find ten
+# that pass (a filter keeping a tenth of 100k scenes: recall@10 0.95 at 256, 0.99 at 512).
+FILTERED_SEARCH_EF = 512
 # Build the HNSW graphs once this many points were written since the last build (and on close).
 OPTIMIZE_AFTER_POINTS = 200_000
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_PAYLOAD_SCHEMAS: dict[str, Any] = {
-    "keyword": edge.PayloadSchemaType.Keyword,
-    "integer": edge.PayloadSchemaType.Integer,
-    "float": edge.PayloadSchemaType.Float,
+_PAYLOAD_SCHEMAS: dict[str, Any] = {  # see PAYLOAD_INDEX_KINDS for which kinds get graph links
+    "keyword": edge.KeywordIndexParams(enable_hnsw=False),
+    "category": edge.KeywordIndexParams(enable_hnsw=True),
+    "integer": edge.IntegerIndexParams(lookup=True, range=True, enable_hnsw=False),
+    "float": edge.FloatIndexParams(enable_hnsw=False),
     "text": edge.TextIndexParams(tokenizer=edge.TokenizerType.Word, lowercase=True),
 }
 
@@ -223,7 +227,7 @@ class EdgeBackend(StoreBackend):
     # ---- queries -------------------------------------------------------------------------
     def query(self, name: str, request: VectorQuery) -> list[ScoredHit]:
         where = edge_filter(request.where)
-        params = edge.SearchParams(hnsw_ef=SEARCH_EF)
+        params = edge.SearchParams(hnsw_ef=FILTERED_SEARCH_EF if where is not None else SEARCH_EF)
         if request.fused:
             depth = request.prefetch_depth()
             edge_request = edge.QueryRequest(
