@@ -209,6 +209,12 @@ class Records:
                            "AND asset_id IS NOT NULL LIMIT 1", (index_id, sha256, READY))
         return _video_row(found[0]) if found else None
 
+    def asset_ids_ever(self, index_id: str) -> set[str]:
+        """Every asset an index's videos were indexed as, deleted videos' too: all that its
+        collection can hold points of."""
+        return {r[0] for r in self._rows("SELECT DISTINCT asset_id FROM videos WHERE index_id=? AND asset_id IS NOT NULL",
+                                         (index_id,))}
+
     def live_users_of(self, index_id: str, asset_id: str) -> int:
         """Videos in an index still using an asset's scenes."""
         return self._rows("SELECT COUNT(*) FROM videos WHERE index_id=? AND asset_id=? AND deleted=0",

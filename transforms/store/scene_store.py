@@ -183,11 +183,13 @@ class SceneStore:
                    else fuse_rrf(rankings))
         return [speech_hit(found[point_id][0], score) for point_id, score in ordered[offset:offset + limit]]
 
-    def count_scenes(self, asset_id: str | None = None) -> int:
+    def count_scenes(self, asset_id: str | None = None, *, where: models.Filter | None = None) -> int:
+        """Scenes of one asset, or those a filter admits, or all."""
         if not self.backend.collection_exists(self.names.scenes):
             return 0
-        return self.backend.count(self.names.scenes, models.Filter(must=[_match("asset_id", asset_id)])
-                                  if asset_id else None)
+        if asset_id:
+            where = models.Filter(must=[_match("asset_id", asset_id)])
+        return self.backend.count(self.names.scenes, where)
 
     def scenes_of(self, asset_id: str) -> list[dict[str, Any]]:
         """Payloads of an asset's scenes, in order."""
