@@ -12,6 +12,7 @@ from sceneline.schemas.settings import (
     ModelSettings,
     OutputSettings,
     StoreSettings,
+    StreamSettings,
     UnderstandingSettings,
 )
 
@@ -30,3 +31,7 @@ ANALYZER_OPTIONS = declared(AnalyzerSettings, "analyzer", "analyzer_url", "analy
                             "analyzer_timeout", "context_tokens", "keyframes")
 # What a command about one indexed video (analyze, summarize, gist, ask, reel) takes.
 ANALYZE_OPTIONS = (*ANALYZER_OPTIONS, *STORE_OPTIONS, *declared(ModelSettings, "offline"))
+# What a job launched on a cluster (launch dataflow, launch flink) takes besides its target.
+LAUNCH_OPTIONS = (*declared(StreamSettings, "subscription"),
+                  *declared(StoreSettings, "qdrant_url", "qdrant_api_key", "collection"),
+                  *declared(ModelSettings, "visual_model"))
