@@ -61,7 +61,7 @@ def dataflow(
     inputs: Optional[List[str]] = Inputs,
     project: str = typer.Option(..., "--project", envvar="GOOGLE_CLOUD_PROJECT"),
     region: str = typer.Option(..., "--region"),
-    bucket: str = typer.Option(..., "--bucket", help="gs://BUCKET[/PREFIX] for temp, staging and sceneline's output."),
+    bucket: str = typer.Option(..., "--bucket", help="gs://BUCKET or gs://BUCKET/PREFIX, for temp, staging and sceneline's output."),
     image: Optional[str] = typer.Option(None, "--image", help="Worker image from deploy/dataflow/Dockerfile."),
     gpu: str = typer.Option("nvidia-l4", "--gpu", help="GPU type per worker, or 'none' for CPU workers."),
     gpu_count: int = typer.Option(1, "--gpu-count", min=1),
