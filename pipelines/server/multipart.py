@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
+from starlette.requests import ClientDisconnect
+
 from sceneline.pipelines.server.errors import ApiError
 from sceneline.pipelines.server.records import (
     ACTIVE,
@@ -113,12 +115,16 @@ async def receive_chunk(settings: ServerSettings, upload: UploadRow, chunk_index
     digest, size = hashlib.md5(usedforsecurity=False), 0
     try:
         with open(part, "wb") as out:
-            async for piece in body:
-                size += len(piece)
-                if size > expected:
-                    raise ApiError(400, f"chunk {chunk_index} is larger than its {expected} bytes")
-                digest.update(piece)
-                out.write(piece)
+            try:
+                async for piece in body:
+                    size += len(piece)
+                    if size > expected:
+                        raise ApiError(400, f"chunk {chunk_index} is larger than its {expected} bytes")
+                    digest.update(piece)
+                    out.write(piece)
+            except ClientDisconnect:  # nobody hears the answer; the chunk's status tells the client later
+                raise ApiError(400, f"the connection dropped after {size} of chunk {chunk_index}'s {expected} "
+                                    f"bytes") from None
         if size != expected:
             raise ApiError(400, f"chunk {chunk_index} has {size} bytes; it must have {expected}")
     except BaseException:
