@@ -20,7 +20,6 @@ import pytest
 from api_server import fast_model_flags, running, start, stop, wait_for_task
 from conftest import media
 from fastapi.testclient import TestClient
-from twelvelabs.core.api_error import ApiError
 from twelvelabs.errors import BadRequestError, NotFoundError
 
 from sceneline.pipelines.server import ServerSettings, create_app
@@ -257,9 +256,9 @@ def test_bad_requests_are_4xx_with_reasons(server, client):
         with pytest.raises(BadRequestError) as refused:
             report(**chunk)
         assert reason in refused.value.body["message"], (chunk, refused.value.body)
-    for start, count in ((0, 1), (5, 3), (1, 51)):
+    for first, count in ((0, 1), (5, 3), (1, 51)):
         with pytest.raises(BadRequestError):
-            client.multipart_upload.get_additional_presigned_urls(upload_id, start=start, count=count)
+            client.multipart_upload.get_additional_presigned_urls(upload_id, start=first, count=count)
 
     # A chunk of the wrong size is refused and marked failed; the right bytes then go in, as often as sent.
     for body in (chunk_of(data, 1)[:-1], chunk_of(data, 1) + b"x"):

@@ -88,11 +88,16 @@ def check_chunk_index(upload: UploadRow, chunk_index: int) -> None:
                             f"1 to {upload.total_chunks}")
 
 
-def usable_upload(records: Records, upload_id: str) -> UploadRow:
-    """An upload that still takes chunks: 404 if unknown, 400 if completed or expired."""
+def existing_upload(records: Records, upload_id: str) -> UploadRow:
     upload = records.upload(upload_id)
     if upload is None:
         raise ApiError(404, f"no upload with id {upload_id!r}", code="upload_not_exists")
+    return upload
+
+
+def usable_upload(records: Records, upload_id: str) -> UploadRow:
+    """An upload that still takes chunks: 404 if unknown, 400 if completed or expired."""
+    upload = existing_upload(records, upload_id)
     if upload.status == COMPLETED:
         raise ApiError(400, f"upload {upload_id} is completed: it takes no more chunks", code="upload_completed")
     if upload.status == EXPIRED or is_expired(upload):
@@ -228,11 +233,28 @@ def assemble(settings: ServerSettings, records: Records, upload: UploadRow) -> N
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# Uploads being assembled in this process: an app whose lifespan runs again (resume) must not
+# start a second assembly writing the same file.
+_assembling: set[str] = set()
+_assembling_lock = threading.Lock()
+
+
 def assemble_in_background(settings: ServerSettings, records: Records, upload: UploadRow) -> None:
     """Assembly reads and writes the whole file: off the request, as TwelveLabs validates assets
     asynchronously (the client polls the asset until `ready`)."""
-    threading.Thread(target=assemble, args=(settings, records, upload), name=f"sceneline-assemble-{upload.id}",
-                     daemon=True).start()
+    with _assembling_lock:
+        if upload.id in _assembling:
+            return
+        _assembling.add(upload.id)
+
+    def run() -> None:
+        try:
+            assemble(settings, records, upload)
+        finally:
+            with _assembling_lock:
+                _assembling.discard(upload.id)
+
+    threading.Thread(target=run, name=f"sceneline-assemble-{upload.id}", daemon=True).start()
 
 
 def resume(settings: ServerSettings, records: Records) -> None:

@@ -161,13 +161,6 @@ def chunk_urls(request: Request, upload: UploadRow, first: int, count: int) -> t
     return urls, expires_at
 
 
-def existing_upload(records: Records, upload_id: str) -> UploadRow:
-    upload = records.upload(upload_id)
-    if upload is None:
-        raise ApiError(404, f"no upload with id {upload_id!r}", code="upload_not_exists")
-    return upload
-
-
 def shown_status(upload: UploadRow) -> str:
     return EXPIRED if upload.status == ACTIVE and multipart.is_expired(upload) else upload.status
 
@@ -215,7 +208,7 @@ def get_upload_status(upload_id: str, page: int = Query(1, ge=1), page_limit: in
                       records: Records = Depends(get_records)) -> UploadStatus:
     """Every chunk, page by page: `completed` (reported), `failed` (its last send went wrong), or
     `pending` (not reported yet; with a `proof` when its bytes are already here)."""
-    upload = existing_upload(records, upload_id)
+    upload = multipart.existing_upload(records, upload_id)
     known = records.chunks(upload.id)
     infos = []
     for n in range(1, upload.total_chunks + 1):
@@ -246,14 +239,14 @@ def report_chunk_batch(upload_id: str, body: ChunkReport, request: Request, reco
                        settings: ServerSettings = Depends(get_settings)) -> ChunksReported:
     """Chunks the client sent (each with the ETag its PUT answered); the last one completes the
     upload, and the asset is assembled and checked in the background (poll it until `ready`)."""
-    upload = existing_upload(records, upload_id)
+    upload = multipart.existing_upload(records, upload_id)
     if upload.status == COMPLETED:  # a report repeated after the last one: nothing left to do
         return ChunksReported(url=asset_url(request, upload), asset_id=upload.asset_id, processed_chunks=0,
                               duplicate_chunks=len(body.completed_chunks), total_completed=upload.total_chunks)
     processed, total, completes = multipart.report_chunks(
         records, upload.id, [(c.chunk_index, c.chunk_size, c.proof) for c in body.completed_chunks])
     if completes:
-        multipart.assemble_in_background(settings, records, records.upload(upload.id) or upload)
+        multipart.assemble_in_background(settings, records, upload)
     return ChunksReported(url=asset_url(request, upload) if total == upload.total_chunks else None,
                           asset_id=upload.asset_id, processed_chunks=processed,
                           duplicate_chunks=len(body.completed_chunks) - processed, total_completed=total)
@@ -279,6 +272,7 @@ def get_additional_presigned_urls(upload_id: str, body: UrlRequest, request: Req
 @chunk_router.put(UPLOADS + "/{upload_id}/chunks/{chunk_index}", status_code=200, response_class=Response,
                   dependencies=[Depends(require_live_signature)])
 async def put_chunk(upload_id: str, chunk_index: int, request: Request,
+                    # Checked by require_live_signature; declared so the OpenAPI document shows them.
                     expires: Optional[int] = Query(None, description="Unix time the URL stops working"),
                     sig: Optional[str] = Query(None, description="The URL's signature")) -> Response:
     """One chunk's bytes (the request body, streamed to disk). Answers its ETag (MD5), which the
