@@ -24,6 +24,7 @@ from twelvelabs.errors import BadRequestError, NotFoundError
 
 from sceneline.pipelines.server import ServerSettings, create_app
 from sceneline.pipelines.server.deps import sign
+from sceneline.pipelines.server.records import PROCESSING, AssetRow, UploadRow
 from sceneline.transforms.store.scene_store import StoreConfig
 
 pytestmark = pytest.mark.slow
@@ -94,6 +95,13 @@ def wait_for_asset(client, asset_id: str, timeout_s: float = 120):
         time.sleep(0.2)
 
 
+def wait_until(condition, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} after {timeout_s} s"
+        time.sleep(0.1)
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -127,7 +135,8 @@ def test_a_video_sent_in_chunks_is_indexed_and_searched_like_a_direct_upload(ser
     assert (asset.status, asset.size, asset.filename) == ("ready", len(data), "realshort.mp4")
     assert asset.method == "multipart" and asset.user_metadata == {"source": "multipart"}
     assert sha256(server.home / "media" / "assets" / asset.id / "realshort.mp4") == sha256(media(SHORT))
-    assert not (server.home / "media" / "multipart" / session.upload_id).exists()  # the chunks are gone
+    chunks_folder = server.home / "media" / "multipart" / session.upload_id
+    wait_until(lambda: not chunks_folder.exists(), "the joined chunks are still on disk")
 
     made = client.indexes.indexed_assets.create(index_id, asset_id=asset.id, user_metadata={"via": "chunks"})
     assert wait_for_task(client, made.id).status == "ready"
@@ -179,10 +188,9 @@ def test_an_upload_resumes_after_a_dropped_connection_and_a_server_restart(tmp_p
         client.multipart_upload.report_chunk_batch(session.upload_id, completed_chunks=reports[:6])  # 1-6 reported
         more = client.multipart_upload.get_additional_presigned_urls(session.upload_id, start=11, count=1)
         drop_mid_chunk(more.upload_urls[0].url, chunk_of(data, 11))
-        deadline = time.monotonic() + 30
-        while chunk_states(client, session.upload_id)[11] != "failed":  # the server saw the connection drop
-            assert time.monotonic() < deadline, "the dropped chunk was never marked failed"
-            time.sleep(0.2)
+        # The server notices the dropped connection on its own time.
+        wait_until(lambda: chunk_states(client, session.upload_id)[11] == "failed",
+                   "the dropped chunk is not marked failed")
         old_url, old_base = session.upload_urls[7].url, server.url
     finally:
         stop(server, hard=True)  # kill -9: no shutdown code runs
@@ -315,3 +323,54 @@ def test_an_expired_chunk_url_is_refused(tmp_path):
         live = int(time.time()) + 60
         assert api.put(f"{path}?expires={live}&sig={sign(settings.key_salt, path, live)}",
                        content=b"\0" * CHUNK).status_code == 200
+
+
+def test_a_session_past_its_day_expires_and_gives_its_disk_back(tmp_path):
+    """In-process, with a session recorded as created more than 24 hours ago."""
+    settings = ServerSettings(home=tmp_path, store=StoreConfig(path=":memory:", collection="t"),
+                              multipart_chunk_bytes=CHUNK)
+    app = create_app(settings)
+    records = app.state.records
+    records.add_asset(AssetRow(id="a" * 24, method="multipart", status=PROCESSING, filename="old.mp4",
+                               path=str(settings.media_root / "assets" / ("a" * 24) / "old.mp4"), sha256="", size=0))
+    records.add_upload(UploadRow(id="b" * 24, asset_id="a" * 24, filename="old.mp4", type="video",
+                                 total_size=2 * CHUNK, chunk_size=CHUNK, total_chunks=2,
+                                 expires_at="2020-01-01T00:00:00Z"))
+    chunks = settings.multipart_root / ("b" * 24)
+    chunks.mkdir(parents=True)
+    (chunks / "1").write_bytes(b"\0" * CHUNK)
+    with TestClient(app) as api:  # the server's start settles sessions that expired while it was down
+        assert not chunks.exists()
+        status = api.get(f"/v1.3/assets/multipart-uploads/{'b' * 24}").json()
+        assert status["status"] == "expired"
+        assert api.get("/v1.3/assets/multipart-uploads").json()["data"] == []
+        asset = api.get(f"/v1.3/assets/{'a' * 24}").json()
+        assert asset["status"] == "failed" and "expired" in asset["error"]["message"]
+        more = api.post(f"/v1.3/assets/multipart-uploads/{'b' * 24}/presigned-urls", json={"start": 1, "count": 1})
+        assert more.status_code == 400 and more.json()["code"] == "upload_expired"
+
+
+def test_a_completed_upload_left_unjoined_is_joined_when_the_server_starts(tmp_path):
+    """In-process: a server stopped between the last report and the end of the join (chunks on
+    disk, the session completed, the asset still processing) finishes the asset on its next start."""
+    data = media(SHORT).read_bytes()
+    settings = ServerSettings(home=tmp_path, store=StoreConfig(path=":memory:", collection="t"),
+                              multipart_chunk_bytes=CHUNK)
+    app = create_app(settings)
+    records, asset_id, upload_id = app.state.records, "c" * 24, "d" * 24
+    records.add_asset(AssetRow(id=asset_id, method="multipart", status=PROCESSING, filename="short.mp4",
+                               path=str(settings.media_root / "assets" / asset_id / "short.mp4"), sha256="", size=0))
+    records.add_upload(UploadRow(id=upload_id, asset_id=asset_id, filename="short.mp4", type="video",
+                                 total_size=len(data), chunk_size=CHUNK, total_chunks=6, status="completed",
+                                 expires_at="2999-01-01T00:00:00Z"))
+    chunks = settings.multipart_root / upload_id
+    chunks.mkdir(parents=True)
+    for n in range(1, 7):
+        (chunks / str(n)).write_bytes(chunk_of(data, n))
+    with TestClient(app) as api:
+        wait_until(lambda: api.get(f"/v1.3/assets/{asset_id}").json()["status"] != "processing",
+                   "the upload is not joined")
+        asset = api.get(f"/v1.3/assets/{asset_id}").json()
+        assert asset["status"] == "ready" and asset["size"] == len(data)
+        assert sha256(settings.media_root / "assets" / asset_id / "short.mp4") == sha256(media(SHORT))
+        wait_until(lambda: not chunks.exists(), "the joined chunks are still on disk")

@@ -269,8 +269,13 @@ def get_additional_presigned_urls(upload_id: str, body: UrlRequest, request: Req
                     generated_at=multipart.expiry_text(datetime.now(timezone.utc)), expires_at=expires_at)
 
 
+# The body is the chunk's bytes, read as a stream (not a parameter FastAPI would read whole).
+CHUNK_BODY = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
 @chunk_router.put(UPLOADS + "/{upload_id}/chunks/{chunk_index}", status_code=200, response_class=Response,
-                  dependencies=[Depends(require_live_signature)])
+                  dependencies=[Depends(require_live_signature)], openapi_extra=CHUNK_BODY)
 async def put_chunk(upload_id: str, chunk_index: int, request: Request,
                     # Checked by require_live_signature; declared so the OpenAPI document shows them.
                     expires: Optional[int] = Query(None, description="Unix time the URL stops working"),
