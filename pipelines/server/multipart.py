@@ -58,12 +58,12 @@ def chunk_plan(total_size: int, chunk_bytes: int) -> tuple[int, int]:
     return size, math.ceil(total_size / size)
 
 
-def expiry_text(moment: datetime) -> str:
+def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def session_expires_at(now: datetime) -> str:
-    return expiry_text(now + SESSION_LIFETIME)
+    return rfc3339(now + SESSION_LIFETIME)
 
 
 def is_expired(upload: UploadRow, now: datetime | None = None) -> bool:

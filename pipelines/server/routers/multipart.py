@@ -154,7 +154,7 @@ class IncompleteUploadList(Answer):
 def chunk_urls(request: Request, upload: UploadRow, first: int, count: int) -> tuple[List[PresignedUrlChunk], str]:
     """Presigned PUT URLs for chunks first..first+count-1, and when they stop working."""
     expires = datetime.now(timezone.utc) + multipart.URL_LIFETIME
-    stamp, expires_at = int(expires.timestamp()), multipart.expiry_text(expires)
+    stamp, expires_at = int(expires.timestamp()), multipart.rfc3339(expires)
     urls = [PresignedUrlChunk(chunk_index=n, expires_at=expires_at,
                               url=presigned_url(request, f"{API_PREFIX}{UPLOADS}/{upload.id}/chunks/{n}", stamp))
             for n in range(first, first + count)]
@@ -266,7 +266,7 @@ def get_additional_presigned_urls(upload_id: str, body: UrlRequest, request: Req
                             f"numbered 1 to {upload.total_chunks}")
     urls, expires_at = chunk_urls(request, upload, body.start, body.count)
     return MoreUrls(upload_id=upload.id, start_index=body.start, count=body.count, upload_urls=urls,
-                    generated_at=multipart.expiry_text(datetime.now(timezone.utc)), expires_at=expires_at)
+                    generated_at=multipart.rfc3339(datetime.now(timezone.utc)), expires_at=expires_at)
 
 
 # The body is the chunk's bytes, read as a stream (not a parameter FastAPI would read whole).
