@@ -56,6 +56,7 @@ def serve(
     home: str = option(ServeSettings, "home"),
     index_workers: int = option(ServeSettings, "index_workers"),
     max_upload_bytes: int = option(ServeSettings, "max_upload_bytes"),
+    multipart_chunk_bytes: int = option(ServeSettings, "multipart_chunk_bytes"),
     verbose: bool = Verbose,
     beam_args: Optional[List[str]] = BeamArgs,
     **settings: Any,
@@ -75,13 +76,15 @@ def serve(
     analyzer = [settings[name] for _, name in ANALYZER_OPTIONS]
     run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home,
                 **{name: settings[name] for _, name in STORE_OPTIONS}, index_argv=index_argv,
-                index_workers=index_workers, max_upload_bytes=max_upload_bytes, offline=settings["offline"],
+                index_workers=index_workers, max_upload_bytes=max_upload_bytes,
+                multipart_chunk_bytes=multipart_chunk_bytes, offline=settings["offline"],
                 **server_analysis_settings(*analyzer))
 
 
 def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_path: str | None,
                qdrant_url: str | None, qdrant_api_key: str | None, collection: str, index_argv: list[str],
-               index_workers: int, max_upload_bytes: int, offline: bool, **analysis: Any) -> None:
+               index_workers: int, max_upload_bytes: int, multipart_chunk_bytes: int, offline: bool,
+               **analysis: Any) -> None:
     # uvicorn, FastAPI and the store engines load when the server starts, not at CLI start.
     import uvicorn
 
@@ -95,8 +98,8 @@ def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_p
         home=Path(home), store=store_config(qdrant_path or str(Path(home) / "qdrant"), qdrant_url, qdrant_api_key,
                                             collection),
         index_argv=tuple(index_argv), api_key_hashes=tuple(hash_key(k, salt) for k in api_keys), key_salt=salt,
-        index_workers=index_workers or default_index_workers(), max_upload_bytes=max_upload_bytes, offline=offline,
-        **analysis)
+        index_workers=index_workers or default_index_workers(), max_upload_bytes=max_upload_bytes,
+        multipart_chunk_bytes=multipart_chunk_bytes, offline=offline, **analysis)
     typer.echo(f"sceneline API at http://{host}:{port}/v1.3 (docs at /docs); Ctrl-C stops", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

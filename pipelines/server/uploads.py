@@ -103,12 +103,12 @@ def fetch_url(url: str, folder: Path, max_bytes: int) -> Stored:
         with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
             if response.status_code >= 400:
                 raise ApiError(400, f"video_url answered HTTP {response.status_code}")
-            return store_stream(_IterReader(response.iter_bytes(UPLOAD_CHUNK_BYTES)), folder, name, max_bytes)
+            return store_stream(IterReader(response.iter_bytes(UPLOAD_CHUNK_BYTES)), folder, name, max_bytes)
     except httpx.HTTPError as exc:
         raise ApiError(400, f"video_url could not be read: {exc}") from exc
 
 
-class _IterReader:
+class IterReader:
     """A file-like `read(n)` over an iterator of byte chunks."""
 
     def __init__(self, chunks):
