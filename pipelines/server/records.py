@@ -165,6 +165,10 @@ class Records:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._connection()
+        # Every write counts; what is read per search (an index's ready videos) is kept until the
+        # next write, so a search over 10,000 videos does not read and parse them all again.
+        self._writes = 0
+        self._ready_cache: dict[str, tuple[int, list[VideoRow], set[str]]] = {}
 
     def _connection(self) -> sqlite3.Connection:
         """The open connection, opened again after `close` (an app's lifespan may run more than once:
@@ -190,6 +194,7 @@ class Records:
 
     def _run(self, sql: str, args: tuple = ()) -> int:
         with self._lock:
+            self._writes += 1
             return self._connection().execute(sql, args).rowcount
 
     # ---- indexes ---------------------------------------------------------------------------
@@ -261,6 +266,20 @@ class Records:
         found = self._rows("SELECT * FROM videos WHERE index_id=? AND sha256=? AND status=? AND deleted=0 "
                            "AND asset_id IS NOT NULL LIMIT 1", (index_id, sha256, READY))
         return _video_row(found[0]) if found else None
+
+    def searchable(self, index_id: str) -> tuple[list[VideoRow], set[str]]:
+        """What a search of an index reads: its ready videos, and every asset its videos were ever
+        indexed as (`asset_ids_ever`). Kept until the records next change."""
+        with self._lock:
+            writes = self._writes
+            cached = self._ready_cache.get(index_id)
+        if cached is not None and cached[0] == writes:
+            return cached[1], cached[2]
+        found = (self.videos(index_id, status=READY), self.asset_ids_ever(index_id))
+        with self._lock:
+            if self._writes == writes:  # nothing changed while they were read
+                self._ready_cache[index_id] = (writes, *found)
+        return found
 
     def asset_ids_ever(self, index_id: str) -> set[str]:
         """Every asset an index's videos were indexed as, deleted videos' too: all that its

@@ -24,7 +24,7 @@ from sceneline.pipelines.server.deps import (
 )
 from sceneline.pipelines.server.errors import ApiError
 from sceneline.pipelines.server.models import SearchClip, SearchItem, SearchPageInfo, SearchPool, SearchResults
-from sceneline.pipelines.server.records import READY, Records, VideoRow
+from sceneline.pipelines.server.records import Records, VideoRow
 from sceneline.pipelines.server.settings import ServerSettings
 from sceneline.pipelines.server.uploads import fetch_url, store_stream
 from sceneline.schemas import SearchHit, SearchRequest
@@ -118,7 +118,7 @@ def _threshold(text: Optional[str]) -> Optional[float]:
         raise ApiError(400, f"threshold must be none, low, medium, high or a number, not {text!r}") from exc
 
 
-def _asset_constraint(scene_filter: dict[str, Any], admitted: set[str], every_asset: set[str]) -> dict[str, Any]:
+def asset_constraint(scene_filter: dict[str, Any], admitted: set[str], every_asset: set[str]) -> dict[str, Any]:
     """The search's filter and excluded assets: only admitted assets may be returned. The
     collection holds points of the index's assets only, so naming the others (usually the few
     not ready yet) says the same as naming the admitted ones (the whole library), in less."""
@@ -156,7 +156,7 @@ def execute(query: dict[str, Any], page: int, request: Request, records: Records
     """One page of a search; `query` is what create_search saved, so later pages repeat it."""
     index_id, per_page = query["index_id"], query["page_limit"]
     existing_index(records, index_id)
-    ready = records.videos(index_id, status=READY)
+    ready, every_asset = records.searchable(index_id)
     pool = SearchPool(index_id=index_id, total_count=len(ready),
                       total_duration=sum(v.system_metadata.get("duration") or 0.0 for v in ready))
     admitted = _admitted(ready, query["video_filter"], query["metadata_filter"])
@@ -172,7 +172,7 @@ def execute(query: dict[str, Any], page: int, request: Request, records: Records
                              modalities=tuple(m for option in query.get("search_options", ["visual"])
                                               for m in MODALITIES[option]),
                              transcription_options=tuple(query.get("transcription_options") or ("lexical", "semantic")),
-                             **_asset_constraint(query["scene_filter"], set(by_asset), records.asset_ids_ever(index_id)))
+                             **asset_constraint(query["scene_filter"], set(by_asset), every_asset))
     # Imported here: it brings torch and open_clip, which `serve` should not wait for at start.
     from sceneline.pipelines.search import SearchError, request_filter, search as run_search
 
