@@ -59,6 +59,7 @@ def stream(
     thumbnails: str = option(OutputSettings, "thumbnails"),
     dead_letter: str = option(OutputSettings, "dead_letter"),
     runner: str = option(StreamSettings, "runner"),
+    api_media_root: Optional[str] = option(StreamSettings, "api_media_root"),
     offline: bool = option(ModelSettings, "offline"),
     json_out: bool = typer.Option(False, "--json", help="Print each event's outcome as a JSON line."),
     verbose: bool = Verbose,

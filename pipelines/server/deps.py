@@ -11,7 +11,8 @@ from fastapi import Request
 
 from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.errors import ApiError, not_found
-from sceneline.pipelines.server.indexer import Indexer
+from sceneline.pipelines.server.indexer import Indexing
+from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.records import IndexRow, Records, VideoRow
 from sceneline.pipelines.server.settings import ServerSettings
 
@@ -24,8 +25,12 @@ def get_records(request: Request) -> Records:
     return request.app.state.records
 
 
-def get_indexer(request: Request) -> Indexer:
+def get_indexer(request: Request) -> Indexing:
     return request.app.state.indexer
+
+
+def get_media(request: Request) -> MediaRoot:
+    return request.app.state.media
 
 
 def existing_index(records: Records, index_id: str) -> IndexRow:
