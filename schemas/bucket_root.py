@@ -3,7 +3,9 @@
 The layout is the contract between the two: an upload of the API index INDEX lies at
 `PREFIX/INDEX/<task id>/<file name>`, so the stream can tell from an object's name which index
 (and so which collection) it belongs to. Names with a part starting with "." are hidden: the
-stream skips them, so the server keeps uploaded assets not yet in an index under `PREFIX/.assets/`.
+stream skips them, so the server keeps uploaded assets not yet in an index under `PREFIX/.assets/`,
+and a stream given `--thumbnails gs://BUCKET/PREFIX/.thumbnails` writes thumbnails the server
+can serve without them looping back into the stream.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from sceneline.schemas.failures import UserError
 
 SCHEME = "gs://"
+ASSETS_FOLDER = ".assets"
+THUMBNAILS_FOLDER = ".thumbnails"
 # Bucket names: 3-63 (222 with dots) lowercase letters, digits, -, _ and . (Cloud Storage's rules).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
 # An index id becomes part of a collection name: kept to characters every store accepts.
@@ -61,6 +65,12 @@ class BucketRoot:
         """The part of `uri` below the root, or None when it lies elsewhere."""
         head = self.uri + "/"
         return uri[len(head):] if uri.startswith(head) else None
+
+    def thumbnail_of(self, uri: str) -> str | None:
+        """The name of a thumbnail below ROOT/.thumbnails/ (as the server's URLs carry it), or None."""
+        rest = self.relative(uri)
+        head = f"{THUMBNAILS_FOLDER}/"
+        return rest[len(head):] if rest is not None and rest.startswith(head) else None
 
     def index_of(self, uri: str) -> str | None:
         """The API index an object belongs to: the first folder below the root, when the object lies

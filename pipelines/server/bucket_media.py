@@ -8,6 +8,7 @@ id the stream pipeline records its status under (schemas/ids.asset_id_for_object
 
     PREFIX/<index id>/<task id>/<name>   a video of an API index (the stream indexes it there)
     PREFIX/.assets/<asset id>/<name>     an asset not yet in an index (hidden: the stream skips it)
+    PREFIX/.thumbnails/<asset id>/N.jpg  thumbnails, when the stream writes them there
 
 Playback reads the object back in ranges, so a player can seek without the server holding it.
 """
@@ -24,14 +25,13 @@ from fastapi.responses import StreamingResponse
 
 from sceneline.pipelines.server.errors import ApiError
 from sceneline.pipelines.server.uploads import CheckedUpload, SavedMedia
-from sceneline.schemas.bucket_root import BucketRoot
+from sceneline.schemas.bucket_root import ASSETS_FOLDER, THUMBNAILS_FOLDER, BucketRoot
 from sceneline.schemas.ids import asset_id_for_object
 
 # A resumable upload sends this much per request (a multiple of 256 KiB, as Cloud Storage asks);
 # it is also the most of an upload the server holds at once.
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 PLAYBACK_CHUNK_BYTES = 1024 * 1024
-ASSETS_FOLDER = ".assets"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -145,6 +145,18 @@ class BucketMediaRoot:
         body = self._read_range(self._blob(uri, generation), first, last)
         return StreamingResponse(body, status_code=206 if wanted is not None else 200, headers=headers,
                                  media_type=mimetypes.guess_type(filename)[0] or "application/octet-stream")
+
+    def thumbnail(self, name: str) -> Response:
+        """A thumbnail the stream wrote under ROOT/.thumbnails/ (`name` as thumbnail URLs carry it)."""
+        from google.api_core.exceptions import NotFound
+
+        if "\x00" in name or any(part in ("", ".", "..") for part in name.split("/")):
+            raise ApiError(400, f"the thumbnail name {name!r} leaves its folder")
+        try:
+            data = self._bucket().blob(self.root.object_name(THUMBNAILS_FOLDER, name)).download_as_bytes()
+        except NotFound:
+            raise ApiError(404, f"no thumbnail {name!r}", code="resource_not_exists") from None
+        return Response(data, media_type="image/jpeg")
 
     @staticmethod
     def _read_range(blob, first: int, last: int) -> Iterator[bytes]:

@@ -55,14 +55,19 @@ def media_url(request: Request, path: str) -> str:
 
 
 def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]) -> Optional[str]:
-    """The presigned URL of a scene's thumbnail, when this server wrote it (not to a gs:// prefix)."""
+    """The presigned URL of a scene's thumbnail, when it lies where this server serves thumbnails
+    from: its thumbnails folder, or .thumbnails/ in its bucket media root."""
     if not uri:
         return None
-    try:
-        relative = Path(uri).resolve().relative_to(settings.thumbnails.resolve())
-    except ValueError:
-        return None  # written elsewhere (a gs:// prefix): not served by this server
-    return media_url(request, f"/v1.3/media/thumbnails/{relative.as_posix()}")
+    if uri.startswith("gs://"):
+        root = settings.bucket_root
+        name = root.thumbnail_of(uri) if root is not None else None
+    else:
+        try:
+            name = Path(uri).resolve().relative_to(settings.thumbnails.resolve()).as_posix()
+        except ValueError:
+            name = None
+    return media_url(request, f"/v1.3/media/thumbnails/{name}") if name else None
 
 
 def sign(secret: bytes, path: str) -> str:

@@ -43,6 +43,8 @@ class MediaRoot(Protocol):
 
     def playback(self, uri: str, filename: str, request: Request) -> Response: ...
 
+    def thumbnail(self, name: str) -> Response: ...
+
 
 class LocalMediaRoot:
     """Uploads in a folder: `<video id>/<name>` for a task, `assets/<asset id>/<name>` for an asset."""
@@ -83,6 +85,9 @@ class LocalMediaRoot:
             raise ApiError(404, f"the file of {filename!r} is not on this server", code="video_not_exists")
         # FileResponse answers Range requests (206 with Content-Range), so players can seek.
         return FileResponse(path, filename=filename, content_disposition_type="inline")
+
+    def thumbnail(self, name: str) -> Response:
+        raise ApiError(404, f"no thumbnail {name!r}", code="resource_not_exists")  # only home/thumbnails has them
 
 
 def media_root_for(settings: ServerSettings) -> MediaRoot:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 
 from sceneline.pipelines.server.deps import get_media, get_records, get_settings
-from sceneline.pipelines.server.errors import ApiError, not_found
+from sceneline.pipelines.server.errors import not_found
 from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.records import Records
 from sceneline.pipelines.server.settings import ServerSettings
@@ -25,8 +25,11 @@ def video_file(video_id: str, request: Request, records: Records = Depends(get_r
 
 
 @router.get("/media/thumbnails/{path:path}", response_class=FileResponse)
-def thumbnail(path: str, settings: ServerSettings = Depends(get_settings)) -> FileResponse:
+def thumbnail(path: str, settings: ServerSettings = Depends(get_settings),
+              media: MediaRoot = Depends(get_media)) -> Response:
+    """A scene's thumbnail: from the server's thumbnails folder, or from the bucket media root's
+    .thumbnails/ folder (where a stream with --thumbnails gs://BUCKET/PREFIX/.thumbnails writes)."""
     target = inside(settings.thumbnails, path)
-    if not target.is_file():
-        raise ApiError(404, f"no thumbnail {path!r}", code="resource_not_exists")
-    return FileResponse(target, media_type="image/jpeg")
+    if target.is_file():
+        return FileResponse(target, media_type="image/jpeg")
+    return media.thumbnail(path)
