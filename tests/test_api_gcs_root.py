@@ -17,6 +17,9 @@ from conftest import media
 from twelvelabs.errors import BadRequestError
 
 from sceneline.benchmarks.stream_process import StreamProcess, outcome_of
+from sceneline.pipelines.server.bucket_media import BucketMediaRoot
+from sceneline.pipelines.server.errors import ApiError
+from sceneline.schemas.bucket_root import BucketRoot
 from sceneline.schemas import AssetStatus
 from sceneline.schemas.ids import asset_id_for_object
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
@@ -120,7 +123,7 @@ def test_a_video_that_does_not_decode_ends_failed_with_the_reason(topology, inde
     assert error.startswith("[probe] ") and "Invalid data" in error, error  # the stage it failed in, then why
 
 
-def test_a_file_that_is_not_media_is_refused_before_it_reaches_the_bucket(topology, index_id, tmp_path):
+def test_a_file_that_is_not_media_or_a_url_that_does_not_answer_never_reaches_the_bucket(topology, index_id, tmp_path):
     client, bucket = topology["client"], topology["bucket"]
     text = tmp_path / "notes.mp4"
     text.write_text("these are meeting notes, not a video\n" * 50)
@@ -128,7 +131,10 @@ def test_a_file_that_is_not_media_is_refused_before_it_reaches_the_bucket(topolo
         with open(text, "rb") as f:
             client.tasks.create(index_id=index_id, video_file=f)
     assert refused.value.body["code"] == "video_file_invalid" and "not a video" in refused.value.body["message"]
-    assert not [b.name for b in bucket.list_blobs(prefix=PREFIX) if b.name.endswith("notes.mp4")]
+    with pytest.raises(BadRequestError) as unreachable:  # nothing listens on port 9
+        client.tasks.create(index_id=index_id, video_url="http://127.0.0.1:9/clip.mp4")
+    assert "could not be read" in unreachable.value.body["message"]
+    assert not [b.name for b in bucket.list_blobs(prefix=PREFIX) if b.name.endswith(("notes.mp4", "clip.mp4"))]
 
 
 def test_an_asset_is_indexed_from_a_copy_in_the_index_folder_and_deleting_removes_the_object(topology, index_id):
@@ -154,3 +160,22 @@ def test_an_asset_is_indexed_from_a_copy_in_the_index_folder_and_deleting_remove
     assert store_of(topology, f"scenes-{index_id}").get_status(stream_asset_id).status is AssetStatus.DELETED
     found = client.search.create(index_id=index_id, query_text="x", search_options=["visual"])
     assert made.id not in {c.video_id for c in found.data}
+
+
+def test_deleting_an_index_deletes_its_objects(topology):
+    client, bucket = topology["client"], topology["bucket"]
+    scratch = client.indexes.create(index_name="gcs-scratch", models=[
+        {"model_name": "marengo3.0", "model_options": ["visual"]}]).id
+    with open(media(SHORT), "rb") as f:
+        task = client.tasks.create(index_id=scratch, video_file=f)
+    assert wait_for_task(client, task.id, timeout_s=180).status == "ready"
+    assert list(bucket.list_blobs(prefix=f"{PREFIX}/{scratch}/"))
+    client.indexes.delete(scratch)
+    assert not list(bucket.list_blobs(prefix=f"{PREFIX}/{scratch}/"))
+
+
+def test_a_bucket_that_cannot_take_uploads_is_a_503_with_the_reason(bucket_events):
+    missing = BucketMediaRoot(BucketRoot.parse("gs://no-such-bucket-here/api"))
+    with pytest.raises(ApiError) as refused, open(media(SHORT), "rb") as f:
+        missing.save_video(f, "v.mp4", index_id="i", task_id="t", video_id="v", max_bytes=1 << 30)
+    assert refused.value.status == 503 and "gs://no-such-bucket-here/api" in refused.value.message

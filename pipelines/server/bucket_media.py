@@ -15,6 +15,7 @@ Playback reads the object back in ranges, so a player can seek without the serve
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import re
 import threading
@@ -54,6 +55,22 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
+@contextlib.contextmanager
+def bucket_trouble(root: BucketRoot) -> Iterator[None]:
+    """Cloud Storage refusing or failing a write (a missing bucket, no permission, an outage) is the
+    server's trouble, not the client's: a 503 that says so, never a 500 with a traceback."""
+    from google.api_core.exceptions import GoogleAPICallError
+    from google.auth.exceptions import GoogleAuthError
+    from google.cloud.storage.exceptions import InvalidResponse
+    from requests import RequestException
+
+    try:
+        yield
+    except (GoogleAPICallError, GoogleAuthError, InvalidResponse, RequestException) as exc:
+        raise ApiError(503, f"the media bucket {root.uri} could not take the upload: {exc}",
+                       code="media_storage_unavailable") from exc
+
+
 class BucketMediaRoot:
     indexed_by_server = False  # `sceneline stream --api-media-root` indexes the bucket's uploads
 
@@ -83,13 +100,14 @@ class BucketMediaRoot:
     def _upload(self, source: BinaryIO, max_bytes: int, *parts: str) -> SavedMedia:
         blob = self._bucket().blob(self.root.object_name(*parts))
         upload = CheckedUpload(source, max_bytes)
-        # if_generation_match=0: a name already taken is an error, never an overwrite. An
-        # exception inside the block cancels the resumable upload (BlobWriter.__exit__).
-        with blob.open("wb", chunk_size=UPLOAD_CHUNK_BYTES, if_generation_match=0,
-                       content_type="application/octet-stream") as out:
-            for chunk in upload:
-                out.write(chunk)
-        blob.reload()  # the writer does not report the generation it made
+        with bucket_trouble(self.root):
+            # if_generation_match=0: a name already taken is an error, never an overwrite. An
+            # exception inside the block cancels the resumable upload (BlobWriter.__exit__).
+            with blob.open("wb", chunk_size=UPLOAD_CHUNK_BYTES, if_generation_match=0,
+                           content_type="application/octet-stream") as out:
+                for chunk in upload:
+                    out.write(chunk)
+            blob.reload()  # the writer does not report the generation it made
         return SavedMedia(uri=self.root.object_uri(*parts), filename=parts[-1], size=upload.size,
                           sha256=upload.sha256,
                           asset_id=asset_id_for_object(self.root.bucket, blob.name, blob.generation))
@@ -106,7 +124,8 @@ class BucketMediaRoot:
         has the stream index it into that index."""
         source = self._blob(asset.uri)
         name = self.root.object_name(index_id, video_id, asset.filename)
-        copied = self._bucket().copy_blob(source, self._bucket(), name, if_generation_match=0)
+        with bucket_trouble(self.root):
+            copied = self._bucket().copy_blob(source, self._bucket(), name, if_generation_match=0)
         return SavedMedia(uri=self.root.object_uri(index_id, video_id, asset.filename), filename=asset.filename,
                           size=asset.size, sha256=asset.sha256,
                           asset_id=asset_id_for_object(self.root.bucket, name, copied.generation))
