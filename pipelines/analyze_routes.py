@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import tempfile
 import threading
 import uuid
@@ -164,12 +165,27 @@ def _now() -> str:
 
 
 class TaskBook:
-    """Background analysis tasks of this server process (in memory: a restart forgets them)."""
+    """Background analysis tasks. With a `path`, each task is kept in a sqlite file as it changes,
+    so a restarted server still answers for it: a task the restart cut short ends `failed` with
+    that reason, never `processing` forever. Without one (tests, one-off apps), in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None = None) -> None:
         self._tasks: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=TASK_WORKERS, thread_name_prefix="sceneline-analyze-task")
+        self._db: sqlite3.Connection | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, task TEXT NOT NULL)")
+            for task_id, text in self._db.execute("SELECT task_id, task FROM tasks").fetchall():
+                self._tasks[task_id] = json.loads(text)
+            for task_id, task in self._tasks.items():
+                if task["status"] in ("queued", "processing"):
+                    self._update(task_id, status="failed", completed_at=_now(), error={
+                        "code": "task_interrupted",
+                        "message": "the server stopped while this task ran; create the task again"})
 
     def submit(self, body: AnalyzeBody, run: Callable[[], Any]) -> dict[str, Any]:
         task_id = uuid.uuid4().hex
@@ -179,6 +195,7 @@ class TaskBook:
                                    "max_tokens": body.max_tokens}}
         with self._lock:
             self._tasks[task_id] = task
+            self._keep(task)
         self._pool.submit(self._run, task_id, run)
         return {"task_id": task_id, "status": "queued"}
 
@@ -198,6 +215,11 @@ class TaskBook:
     def _update(self, task_id: str, **changes: Any) -> None:
         with self._lock:
             self._tasks[task_id].update(changes)
+            self._keep(self._tasks[task_id])
+
+    def _keep(self, task: dict[str, Any]) -> None:
+        if self._db is not None:
+            self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?)", (task["task_id"], json.dumps(task)))
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -220,12 +242,13 @@ def store_locator(store: Any) -> Locator:
 
 def build_router(locate: Locator, open_generator: Callable[[], Generator], *,
                  settings: AnalysisSettings = AnalysisSettings(), cache: AnswerCache | None = None,
-                 reel_dir: str | None = None) -> APIRouter:
+                 reel_dir: str | None = None, tasks_path: Path | None = None) -> APIRouter:
     """The routes; `locate` finds a video's store and asset id (raising VideoNotFoundError), e.g.
     `store_locator(store)`. The generator is loaded on first use, so a server starts without its
-    analyzer and reports it unavailable per request until it can be had."""
+    analyzer and reports it unavailable per request until it can be had. `tasks_path`: where
+    background tasks are kept across restarts (see TaskBook)."""
     router = APIRouter(prefix=PREFIX, tags=["analyze"])
-    tasks = TaskBook()
+    tasks = TaskBook(tasks_path)
     holder: dict[str, Generator] = {}
     holder_lock = threading.Lock()
 

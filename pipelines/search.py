@@ -17,6 +17,7 @@ import os
 
 
 import numpy as np
+from qdrant_client.models import FieldCondition, Filter, MatchAny
 
 from sceneline.schemas.failures import UserError
 from sceneline.pipelines.filters import translate_filter
@@ -145,12 +146,21 @@ def _speech_vector(request: SearchRequest, models: dict[str, str], *, offline: b
     return load_text_encoder(models[TEXT_VECTOR], device).embed([request.text])[0].tolist()
 
 
+def request_filter(request: SearchRequest) -> Filter | None:
+    """The request's filter in Qdrant's terms, its excluded assets included."""
+    query_filter = translate_filter(request.filter)
+    if not request.exclude_assets:
+        return query_filter
+    excluded = FieldCondition(key="asset_id", match=MatchAny(any=list(request.exclude_assets)))
+    return Filter(must=query_filter.must if query_filter else None, must_not=[excluded])
+
+
 def search_speech(store: SceneStore, request: SearchRequest, *, wanted: int, offline: bool = False,
                   device: str = "cpu", models: dict[str, str] | None = None) -> list[SearchHit]:
     """The best `wanted` speech segments for a request (transcription hits), best first."""
     models = index_models(store) if models is None else models
     vector = _speech_vector(request, models, offline=offline, device=device)
-    return store.query_speech(request.text, vector, limit=wanted, query_filter=translate_filter(request.filter),
+    return store.query_speech(request.text, vector, limit=wanted, query_filter=request_filter(request),
                               lexical="lexical" in request.transcription_options,
                               threshold=request.threshold_for(TEXT_VECTOR) if vector is not None else None)
 
@@ -182,7 +192,7 @@ def _group_hits(hits: list[SearchHit], group_size: int) -> list[list[SearchHit]]
 def search(store: SceneStore, request: SearchRequest, *, visual_model: str | None = None,
            offline: bool = False, device: str = "cpu") -> SearchPage:
     """One page of results for a request (raises SearchError or FilterError when it cannot run)."""
-    query_filter = translate_filter(request.filter)
+    query_filter = request_filter(request)
     models = index_models(store)
     if TRANSCRIPTION in request.modalities:
         return _search_with_speech(store, request, models, visual_model=visual_model, offline=offline,

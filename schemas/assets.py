@@ -32,12 +32,11 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class InputFile(BaseModel):
-    """One file or object found by listing (or named by a bucket event), before it is read."""
+class _Located(BaseModel):
+    """Where an input lives: its URI and, when it came from a bucket event, its Cloud Storage
+    identity; and the metadata its uploader gave it."""
 
     uri: str
-    size_bytes: int | None = None
-    # Cloud Storage identity, when the input came from a bucket event.
     bucket: str | None = None
     object_name: str | None = None
     generation: str | None = None
@@ -48,22 +47,19 @@ class InputFile(BaseModel):
         return posixpath.basename(self.uri.rstrip("/"))
 
 
-class MediaAsset(BaseModel):
+class InputFile(_Located):
+    """One file or object found by listing (or named by a bucket event), before it is read."""
+
+    size_bytes: int | None = None
+
+
+class MediaAsset(_Located):
     """An admitted input: identified, typed from its bytes, ready to analyse."""
 
     asset_id: str
-    uri: str
     media_type: MediaType
     size_bytes: int
     sha256: str | None = None
-    bucket: str | None = None
-    object_name: str | None = None
-    generation: str | None = None
-    user_metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def filename(self) -> str:
-        return posixpath.basename(self.uri.rstrip("/"))
 
 
 class AudioStreamInfo(BaseModel):

@@ -26,6 +26,9 @@ class SearchRequest(BaseModel):
     # Least cosine similarity a hit needs: one number for every modality, or one per modality.
     threshold: float | dict[str, float] | None = None
     page: int = Field(default=1, ge=1)
+    # Assets never returned, whatever the filter (the API's videos that are not ready, or deleted):
+    # excluding the few beats listing every admitted asset in the filter.
+    exclude_assets: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _needs_a_query(self) -> "SearchRequest":

@@ -235,6 +235,10 @@ class ServeSettings(SettingsGroup):
         json_schema_extra=_env("SCENELINE_MEDIA_ROOT"))
     index_workers: int = Field(0, ge=0, description="Indexing runs at once (0: half the cores).")
     max_upload_bytes: int = Field(64 * 1024**3, ge=1, description="Largest upload accepted, in bytes.")
+    multipart_chunk_bytes: int = Field(
+        8 * 1024**2, ge=1024,
+        description="Chunk size of resumable (multipart) uploads, in bytes; a file of more than 10,000 such "
+                    "chunks gets larger ones.")
 
 
 # The groups the Beam pipelines read (pipelines/options.py adds a flag for each field).

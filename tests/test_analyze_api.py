@@ -65,12 +65,51 @@ def store():
     return s
 
 
-def app_for(store, url: str, *, timeout_s: float = 10.0) -> FastAPI:
+def app_for(store, url: str, *, timeout_s: float = 10.0, tasks_path: Path | None = None) -> FastAPI:
     settings = EndpointSettings(base_url=url, attempts=1, backoff_s=0.01, timeout_s=timeout_s)
     app = FastAPI()
     app.include_router(build_router(store_locator(store), lambda: load_generator(GeneratorConfig("openai:fake-vlm", settings)),
-                                    settings=AnalysisSettings(keyframes=0)))
+                                    settings=AnalysisSettings(keyframes=0), tasks_path=tasks_path))
     return app
+
+
+def _wait_for(client, task_id: str, statuses: tuple[str, ...], timeout_s: float = 20):
+    deadline = time.time() + timeout_s
+    task = client.analyze_async.tasks.retrieve(task_id)
+    while task.status not in statuses and time.time() < deadline:
+        time.sleep(0.1)
+        task = client.analyze_async.tasks.retrieve(task_id)
+    return task
+
+
+def test_background_tasks_outlive_a_restart(store, tmp_path):
+    """A finished task still answers after the server restarts; one the restart cut short ends
+    failed with that reason (it would otherwise stay `processing` for ever)."""
+    release = threading.Event()
+
+    def script(body, n):
+        if "stuck" in prompt_text(body):
+            release.wait(30)
+        return Reply(content="kept answer")
+
+    tasks_file = tmp_path / "tasks.sqlite3"
+    video = {"type": "asset_id", "asset_id": VIDEO}
+    try:
+        with FakeEndpoint(script) as endpoint:
+            with serve(app_for(store, endpoint.url, tasks_path=tasks_file)) as base:
+                client = twelvelabs.TwelveLabs(api_key="local", base_url=base)
+                done = client.analyze_async.tasks.create(video=video, prompt="q")
+                assert _wait_for(client, done.task_id, ("ready", "failed")).status == "ready"
+                stuck = client.analyze_async.tasks.create(video=video, prompt="stuck")
+                assert _wait_for(client, stuck.task_id, ("processing",)).status == "processing"
+            with serve(app_for(store, endpoint.url, tasks_path=tasks_file)) as base:  # the restart
+                client = twelvelabs.TwelveLabs(api_key="local", base_url=base)
+                kept = client.analyze_async.tasks.retrieve(done.task_id)
+                cut = client.analyze_async.tasks.retrieve(stuck.task_id)
+    finally:
+        release.set()
+    assert kept.status == "ready" and kept.result.data == "kept answer"
+    assert cut.status == "failed" and cut.error.code == "task_interrupted" and "create the task again" in cut.error.message
 
 
 def test_sdk_analyze_plain_and_streaming_gets_the_answer_grounded_in_timed_speech(store):

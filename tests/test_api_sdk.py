@@ -146,6 +146,12 @@ def test_filters_paging_and_user_metadata(client, index_id, uploads):
         seen += [(c.video_id, c.start) for c in page.data]
     everything = client.search.create(index_id=index_id, query_text="x", search_options=["visual"], page_limit=50)
     assert sorted(seen) == sorted((c.video_id, c.start) for c in everything.data)
+    # The total counts every page's results from the first page on (the copy repeats the slides' clips).
+    first = client.search.create(index_id=index_id, query_text="x", search_options=["visual"], page_limit=1)
+    assert first.page_info.total_results == len(seen) > 1
+    videos = client.search.create(index_id=index_id, query_text="x", search_options=["visual"], page_limit=1,
+                                  group_by="video")
+    assert videos.page_info.total_results == 3
     # PATCH user metadata: merged, searchable at once.
     client.indexes.indexed_assets.update(index_id, short, user_metadata={"topic": "bounce", "reviewed": True})
     assert client.indexes.indexed_assets.retrieve(index_id, short).user_metadata == {

@@ -144,3 +144,34 @@ def test_detect_with_another_detector_and_a_bad_file(tmp_path):
     assert bad.returncode == 2 and "cannot be read as a video" in bad.stderr
     unknown = sceneline("detect", str(media("groundtruth/gt_hardcuts.mp4")), "--detector", "nope", cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown detector 'nope'" in unknown.stderr
+
+
+def _commands(group, path=()):
+    """Every command of the CLI, as its words (`("launch", "dataflow")`) and its click command."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_has_help_with_its_declared_options():
+    """--help renders for every command (one with odd markup in a help text would crash), and a
+    command that takes a shared option set lists each option of it once."""
+    import typer
+    from typer.testing import CliRunner
+
+    from sceneline.pipelines.cli import app
+    from sceneline.pipelines.cli.option_sets import INDEX_CHAIN_OPTIONS, STORE_OPTIONS
+
+    root = typer.main.get_command(app)
+    commands = dict(_commands(root))
+    assert {("index",), ("stream",), ("serve",), ("launch", "dataflow"), ("analyze",)} <= set(commands)
+    runner = CliRunner()
+    for words, command in commands.items():
+        result = runner.invoke(app, [*words, "--help"], terminal_width=200)
+        assert result.exit_code == 0, f"sceneline {' '.join(words)} --help: {result.output[-500:]}"
+    for words in (("index",), ("stream",), ("serve",)):
+        flags = [opt for p in commands[words].params for opt in p.opts]
+        for group, name in (*STORE_OPTIONS, *INDEX_CHAIN_OPTIONS):
+            assert flags.count("--" + group.flag(name).replace("_", "-")) == 1, (words, name)

@@ -8,24 +8,21 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from sceneline.pipelines.analysis import DEFAULT_CONTEXT_TOKENS, DEFAULT_KEYFRAMES, DEFAULT_MAX_TOKENS
-from sceneline.pipelines.cli.common import JsonOut, UserError, configure_logging, err, fail, option, out, run_guarded
+from sceneline.pipelines.analysis import DEFAULT_MAX_TOKENS
+from sceneline.pipelines.cli.common import (
+    JsonOut,
+    UserError,
+    configure_logging,
+    err,
+    fail,
+    out,
+    run_guarded,
+    with_options,
+)
+from sceneline.pipelines.cli.option_sets import ANALYZE_OPTIONS, ANALYZER_OPTIONS
 from sceneline.pipelines.cli.query import open_store
-from sceneline.schemas.settings import AnalyzerSettings, ModelSettings, StoreSettings
-from sceneline.transforms.models.generation import DEFAULT_ANALYZER_CONCURRENCY, DEFAULT_ANALYZER_TIMEOUT_S
+from sceneline.schemas.settings import StoreSettings
 
-AnalyzerOpt = option(AnalyzerSettings, "analyzer")
-AnalyzerUrl = option(AnalyzerSettings, "analyzer_url")
-AnalyzerKey = option(AnalyzerSettings, "analyzer_api_key")
-AnalyzerConcurrency = option(AnalyzerSettings, "analyzer_concurrency")
-AnalyzerTimeout = option(AnalyzerSettings, "analyzer_timeout")
-ContextTokens = option(AnalyzerSettings, "context_tokens")
-Keyframes = option(AnalyzerSettings, "keyframes")
-QdrantPath = option(StoreSettings, "qdrant_path")
-QdrantUrl = option(StoreSettings, "qdrant_url")
-QdrantApiKey = option(StoreSettings, "qdrant_api_key")
-Collection = option(StoreSettings, "collection")
-Offline = option(ModelSettings, "offline")
 Temperature = typer.Option(0.0, "--temperature", min=0.0, max=2.0, help="0: the same answer, served from the cache.")
 MaxTokens = typer.Option(DEFAULT_MAX_TOKENS, "--max-tokens", min=1)
 StartTime = typer.Option(None, "--start-time", help="Analyze from this second.")
@@ -33,25 +30,29 @@ EndTime = typer.Option(None, "--end-time", help="Analyze up to this second.")
 NoCache = typer.Option(False, "--no-cache", help="Neither read nor write the answer cache.")
 
 
-def _analyzer_factory(*, analyzer: str, analyzer_url: str | None, analyzer_api_key: str | None,
-                      concurrency: int, timeout: float, context_tokens: int, keyframes: int, no_cache: bool,
-                      qdrant_path, qdrant_url, qdrant_api_key, collection) -> Callable[[], Any]:
-    def build():
-        from sceneline.pipelines.analysis import AnalysisSettings, Analyzer, AnswerCache, cache_path_for
-        from sceneline.transforms.models.caption_spec import EndpointSettings
-        from sceneline.transforms.models.generation import GeneratorConfig, load_generator
+def _analyzer_factory(settings: dict[str, Any], *, no_cache: bool) -> Callable[[], Any]:
+    """What builds the analyzer of a command's settings (ANALYZE_OPTIONS), when first needed."""
+    if settings["offline"]:
+        from sceneline.transforms.models.model_spec import set_offline
 
-        store = open_store(StoreSettings(qdrant_path=qdrant_path, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, collection=collection))
-        generator = load_generator(GeneratorConfig(analyzer, EndpointSettings(
-            base_url=analyzer_url or "", api_key=analyzer_api_key, concurrency=concurrency, timeout_s=timeout)))
+        set_offline()
+
+    def build():
+        from sceneline.pipelines.analysis import Analyzer, AnswerCache, cache_path_for
+        from sceneline.transforms.models.generation import load_generator
+
+        store = open_store(StoreSettings.pick(settings))
+        config = server_analysis_settings(*(settings[name] for _, name in ANALYZER_OPTIONS))
+        generator = load_generator(config["analyzer"])
         cache = None if no_cache else AnswerCache(cache_path_for(store.config))
-        return Analyzer(store, generator, AnalysisSettings(context_tokens, keyframes, concurrency), cache)
+        return Analyzer(store, generator, config["analysis"], cache)
     return build
 
 
 def server_analysis_settings(analyzer: str, url: str | None, api_key: str | None, concurrency: int, timeout: float,
                              context_tokens: int, keyframes: int) -> dict[str, Any]:
-    """`serve`'s analyzer flags as ServerSettings fields."""
+    """The analyzer flags (ANALYZER_OPTIONS, in order) as the analyzer's config and the analysis
+    settings (ServerSettings' fields of the same names)."""
     from sceneline.pipelines.analysis import AnalysisSettings
     from sceneline.transforms.models.caption_spec import EndpointSettings
     from sceneline.transforms.models.generation import GeneratorConfig
@@ -78,6 +79,7 @@ def register(app: typer.Typer) -> None:
             fail(exc)
 
     @app.command()
+    @with_options(*ANALYZE_OPTIONS)
     def analyze(
         video: str = typer.Argument(..., help="An indexed video: its asset id, or the path it was indexed from."),
         prompt: str = typer.Option(..., "--prompt", help="What to ask or have written about the video."),
@@ -85,26 +87,14 @@ def register(app: typer.Typer) -> None:
         stream: bool = typer.Option(False, "--stream", help="Print the answer as it is generated."),
         temperature: float = Temperature, max_tokens: int = MaxTokens,
         start_time: Optional[float] = StartTime, end_time: Optional[float] = EndTime,
-        analyzer: str = AnalyzerOpt, analyzer_url: Optional[str] = AnalyzerUrl,
-        analyzer_api_key: Optional[str] = AnalyzerKey, analyzer_concurrency: int = AnalyzerConcurrency,
-        analyzer_timeout: float = AnalyzerTimeout, context_tokens: int = ContextTokens, keyframes: int = Keyframes,
         no_cache: bool = NoCache,
-        qdrant_path: Optional[str] = QdrantPath, qdrant_url: Optional[str] = QdrantUrl,
-        qdrant_api_key: Optional[str] = QdrantApiKey, collection: str = Collection,
-        offline: bool = Offline, json_out: bool = JsonOut,
+        json_out: bool = JsonOut, **settings: Any,
     ) -> None:
         """Answer a prompt about one indexed video, grounded in its scenes, text and speech."""
         configure_logging(False)
         from sceneline.pipelines.analysis import AnalysisRequest
-        from sceneline.transforms.models.model_spec import set_offline
 
-        if offline:
-            set_offline()
-        build = _analyzer_factory(analyzer=analyzer, analyzer_url=analyzer_url, analyzer_api_key=analyzer_api_key,
-                                  concurrency=analyzer_concurrency, timeout=analyzer_timeout,
-                                  context_tokens=context_tokens, keyframes=keyframes, no_cache=no_cache,
-                                  qdrant_path=qdrant_path, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key,
-                                  collection=collection)
+        build = _analyzer_factory(settings, no_cache=no_cache)
 
         def run():
             json_schema = None
@@ -136,30 +126,19 @@ def register(app: typer.Typer) -> None:
             out.print(result.text, highlight=False, markup=False)
 
     @app.command()
+    @with_options(*ANALYZE_OPTIONS)
     def summarize(
         video: str = typer.Argument(..., help="An indexed video: its asset id, or the path it was indexed from."),
         kind: str = typer.Option("summary", "--type", help="summary, chapter or highlight."),
         prompt: Optional[str] = typer.Option(None, "--prompt", help="Extra instructions."),
         temperature: float = Temperature, max_tokens: int = MaxTokens,
         start_time: Optional[float] = StartTime, end_time: Optional[float] = EndTime,
-        analyzer: str = AnalyzerOpt, analyzer_url: Optional[str] = AnalyzerUrl,
-        analyzer_api_key: Optional[str] = AnalyzerKey, analyzer_concurrency: int = AnalyzerConcurrency,
-        analyzer_timeout: float = AnalyzerTimeout, context_tokens: int = ContextTokens, keyframes: int = Keyframes,
         no_cache: bool = NoCache,
-        qdrant_path: Optional[str] = QdrantPath, qdrant_url: Optional[str] = QdrantUrl,
-        qdrant_api_key: Optional[str] = QdrantApiKey, collection: str = Collection,
-        offline: bool = Offline, json_out: bool = JsonOut,
+        json_out: bool = JsonOut, **settings: Any,
     ) -> None:
         """A summary, chapters or highlights of one indexed video (times on scene boundaries)."""
         configure_logging(False)
-        if offline:
-            from sceneline.transforms.models.model_spec import set_offline
-            set_offline()
-        build = _analyzer_factory(analyzer=analyzer, analyzer_url=analyzer_url, analyzer_api_key=analyzer_api_key,
-                                  concurrency=analyzer_concurrency, timeout=analyzer_timeout,
-                                  context_tokens=context_tokens, keyframes=keyframes, no_cache=no_cache,
-                                  qdrant_path=qdrant_path, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key,
-                                  collection=collection)
+        build = _analyzer_factory(settings, no_cache=no_cache)
         result = guarded(lambda: build().summarize(video, kind, prompt=prompt, temperature=temperature,
                                                    max_tokens=max_tokens, start_time=start_time, end_time=end_time))
         if json_out:
@@ -178,54 +157,32 @@ def register(app: typer.Typer) -> None:
             out.print(table)
 
     @app.command()
+    @with_options(*ANALYZE_OPTIONS)
     def gist(
         video: str = typer.Argument(..., help="An indexed video: its asset id, or the path it was indexed from."),
         types: str = typer.Option("title,topic,hashtag", "--types", help="Any of title, topic, hashtag."),
-        analyzer: str = AnalyzerOpt, analyzer_url: Optional[str] = AnalyzerUrl,
-        analyzer_api_key: Optional[str] = AnalyzerKey, analyzer_concurrency: int = AnalyzerConcurrency,
-        analyzer_timeout: float = AnalyzerTimeout, context_tokens: int = ContextTokens, keyframes: int = Keyframes,
         no_cache: bool = NoCache,
-        qdrant_path: Optional[str] = QdrantPath, qdrant_url: Optional[str] = QdrantUrl,
-        qdrant_api_key: Optional[str] = QdrantApiKey, collection: str = Collection,
-        offline: bool = Offline,
+        **settings: Any,
     ) -> None:
         """A title, topics and hashtags for one indexed video (JSON)."""
         configure_logging(False)
-        if offline:
-            from sceneline.transforms.models.model_spec import set_offline
-            set_offline()
-        build = _analyzer_factory(analyzer=analyzer, analyzer_url=analyzer_url, analyzer_api_key=analyzer_api_key,
-                                  concurrency=analyzer_concurrency, timeout=analyzer_timeout,
-                                  context_tokens=context_tokens, keyframes=keyframes, no_cache=no_cache,
-                                  qdrant_path=qdrant_path, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key,
-                                  collection=collection)
+        build = _analyzer_factory(settings, no_cache=no_cache)
         wanted = [t.strip() for t in types.split(",") if t.strip()]
         result = guarded(lambda: build().gist(video, wanted))
         out.print_json(json.dumps(result))
 
     @app.command()
+    @with_options(*ANALYZE_OPTIONS)
     def ask(
         video: str = typer.Argument(..., help="An indexed video: its asset id, or the path it was indexed from."),
         temperature: float = Temperature, max_tokens: int = MaxTokens,
-        analyzer: str = AnalyzerOpt, analyzer_url: Optional[str] = AnalyzerUrl,
-        analyzer_api_key: Optional[str] = AnalyzerKey, analyzer_concurrency: int = AnalyzerConcurrency,
-        analyzer_timeout: float = AnalyzerTimeout, context_tokens: int = ContextTokens, keyframes: int = Keyframes,
-        qdrant_path: Optional[str] = QdrantPath, qdrant_url: Optional[str] = QdrantUrl,
-        qdrant_api_key: Optional[str] = QdrantApiKey, collection: str = Collection,
-        offline: bool = Offline,
+        **settings: Any,
     ) -> None:
         """Ask questions about one indexed video, one after another (an empty line or Ctrl-D ends)."""
         configure_logging(False)
         from sceneline.pipelines.analysis import AnalysisRequest
 
-        if offline:
-            from sceneline.transforms.models.model_spec import set_offline
-            set_offline()
-        build = _analyzer_factory(analyzer=analyzer, analyzer_url=analyzer_url, analyzer_api_key=analyzer_api_key,
-                                  concurrency=analyzer_concurrency, timeout=analyzer_timeout,
-                                  context_tokens=context_tokens, keyframes=keyframes, no_cache=True,
-                                  qdrant_path=qdrant_path, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key,
-                                  collection=collection)
+        build = _analyzer_factory(settings, no_cache=True)
 
         def chat() -> None:
             import sys
@@ -252,17 +209,14 @@ def register(app: typer.Typer) -> None:
         guarded(chat)
 
     @app.command()
+    @with_options(*ANALYZE_OPTIONS)
     def reel(
         video: str = typer.Argument(..., help="An indexed video: its asset id, or the path it was indexed from."),
         output: Path = typer.Option(..., "--output", "-o", help="The MP4 to write."),
         scenes: Optional[str] = typer.Option(None, "--scenes", help="Scene indexes, e.g. 0,3,5."),
         spans: Optional[str] = typer.Option(None, "--spans", help="Times in seconds, e.g. 1.5-4,10-12.5."),
         highlights: bool = typer.Option(False, "--highlights", help="The analyzer's highlights."),
-        analyzer: str = AnalyzerOpt, analyzer_url: Optional[str] = AnalyzerUrl,
-        analyzer_api_key: Optional[str] = AnalyzerKey,
-        qdrant_path: Optional[str] = QdrantPath, qdrant_url: Optional[str] = QdrantUrl,
-        qdrant_api_key: Optional[str] = QdrantApiKey, collection: str = Collection,
-        json_out: bool = JsonOut,
+        json_out: bool = JsonOut, **settings: Any,
     ) -> None:
         """Render chosen scenes, times or highlights of one video into one MP4."""
         configure_logging(False)
@@ -280,13 +234,8 @@ def register(app: typer.Typer) -> None:
                 raise UserError(f"cannot read the scenes or spans: {exc}") from exc
             a = None
             if highlights:
-                a = _analyzer_factory(analyzer=analyzer, analyzer_url=analyzer_url,
-                                      analyzer_api_key=analyzer_api_key, concurrency=DEFAULT_ANALYZER_CONCURRENCY,
-                                      timeout=DEFAULT_ANALYZER_TIMEOUT_S,
-                                      context_tokens=DEFAULT_CONTEXT_TOKENS, keyframes=DEFAULT_KEYFRAMES,
-                                      no_cache=False, qdrant_path=qdrant_path, qdrant_url=qdrant_url,
-                                      qdrant_api_key=qdrant_api_key, collection=collection)()
-            store = a.store if a else open_store(StoreSettings(qdrant_path=qdrant_path, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, collection=collection))
+                a = _analyzer_factory(settings, no_cache=False)()
+            store = a.store if a else open_store(StoreSettings.pick(settings))
             record = load_video(store, video)
             return render_reel(record.uri, reel_spans(record, scenes=chosen, spans=times, analyzer=a), output)
 

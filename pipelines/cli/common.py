@@ -4,6 +4,8 @@ into a line on stderr and exit 2."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from typing import Any, Callable, TypeVar
 
@@ -49,6 +51,41 @@ def option(group: type[SettingsGroup], name: str, **overrides: Any) -> Any:
     settings = {"envvar": extra.get("envvar"), "help": info.description, **bounds, **overrides}
     default = settings.pop("default", info.get_default(call_default_factory=True))
     return typer.Option(default, *decls, **settings)
+
+
+Declared = tuple[type[SettingsGroup], str]
+
+
+def declared(group: type[SettingsGroup], *names: str) -> tuple[Declared, ...]:
+    return tuple((group, name) for name in names)
+
+
+def with_options(*settings: Declared) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Give a command the options of these declared settings (see `option`) after its own
+    parameters. The command takes them as `**settings`, so commands that run the same chain
+    (index, stream, serve) list those options once, in the sets below, instead of each repeating
+    the same twenty parameters."""
+
+    def wrap(command: Callable[..., T]) -> Callable[..., T]:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values()
+               if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option(group, name),
+                                   annotation=group.model_fields[name].annotation) for group, name in settings]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> T:
+            return command(**kwargs)
+
+        # Typer reads the signature (and the type hints) to build the options; --help lists them
+        # in its order: the command's arguments, the shared options, then its own options.
+        arguments = [p for p in own if isinstance(p.default, typer.models.ArgumentInfo)]
+        options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in arguments]
+        ordered = [*arguments, *added, *options]
+        run.__signature__ = inspect.Signature(ordered)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in ordered}
+        return run
+
+    return wrap
 
 
 def configure_logging(verbose: bool) -> None:

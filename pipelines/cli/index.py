@@ -30,8 +30,10 @@ from sceneline.pipelines.cli.common import (
     run_guarded,
     settings_argv,
     split_beam_flags,
+    with_options,
 )
 from sceneline.pipelines.cli.local_index import outputs_beside_index
+from sceneline.pipelines.cli.option_sets import INDEX_CHAIN_OPTIONS, LIMIT_OPTIONS, OUTPUT_OPTIONS, STORE_OPTIONS
 from sceneline.schemas import AssetStatus
 from sceneline.schemas.limits import Limits
 from sceneline.schemas.settings import (
@@ -47,38 +49,17 @@ from sceneline.schemas.settings import (
 INDEX_GROUPS = (StoreSettings, ModelSettings, UnderstandingSettings, AnalysisSettings, OutputSettings, Limits)
 
 
+@with_options(*STORE_OPTIONS, *INDEX_CHAIN_OPTIONS, *OUTPUT_OPTIONS, *LIMIT_OPTIONS)
 def index(
     paths: List[str] = typer.Argument(..., help="Files, folders, globs or gs:// prefixes (then, after `--`, "
                                                  "flags for Beam)."),
-    qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
-    qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
-    qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
-    collection: str = option(StoreSettings, "collection"),
-    visual_model: str = option(ModelSettings, "visual_model"),
-    detector: str = option(AnalysisSettings, "detector"),
-    captioner: str = option(UnderstandingSettings, "captioner"),
-    ocr: bool = option(UnderstandingSettings, "ocr"),
-    text_model: str = option(UnderstandingSettings, "text_model"),
-    category: str = option(UnderstandingSettings, "category"),
-    captioner_url: str = option(UnderstandingSettings, "captioner_url"),
-    captioner_concurrency: int = option(UnderstandingSettings, "captioner_concurrency"),
-    captioner_timeout: float = option(UnderstandingSettings, "captioner_timeout"),
-    transcriber: str = option(UnderstandingSettings, "transcriber"),
-    language: Optional[str] = option(UnderstandingSettings, "language"),
-    thumbnails: str = option(OutputSettings, "thumbnails"),
-    dead_letter: str = option(OutputSettings, "dead_letter"),
     runner: str = option(BatchSettings, "runner"),
     dask_workers: int = option(BatchSettings, "dask_workers"),
-    offline: bool = option(ModelSettings, "offline"),
+    resume: bool = option(BatchSettings, "resume"),
     json_out: bool = JsonOut,
     verbose: bool = Verbose,
-    resume: bool = option(BatchSettings, "resume"),
-    max_bytes: int = option(Limits, "max_bytes"),
-    max_duration_s: float = option(Limits, "max_duration_s"),
-    max_pixels: int = option(Limits, "max_pixels"),
-    max_frames: int = option(Limits, "max_frames"),
-    time_budget_s: float = option(Limits, "time_budget_s"),
     beam_args: Optional[List[str]] = BeamArgs,
+    **settings: Any,
 ) -> None:
     """Index media into scenes (flags for Beam: --beam-arg direct_num_workers=2, or after `--`)."""
     configure_logging(verbose)
@@ -88,8 +69,9 @@ def index(
     paths, beam_flags = split_beam_flags(paths, beam_args)
     if not paths:
         fail(UserError("nothing to index: give at least one file, folder, glob or gs:// prefix"))
-    store = StoreSettings.pick(locals())
-    given = outputs_beside_index({**locals(), "run_dir": OutputSettings.default("run_dir")}, store)
+    given = {**settings, "runner": runner, "dask_workers": dask_workers, "resume": resume}
+    store = StoreSettings.pick(given)
+    given = outputs_beside_index({**given, "run_dir": OutputSettings.default("run_dir")}, store)
     argv = [f"--input={p}" for p in paths] + [f"--runner={runner}"] \
         + settings_argv(given, *INDEX_GROUPS, BatchSettings) + beam_flags
 

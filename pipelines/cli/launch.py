@@ -8,7 +8,7 @@ on a Qdrant server before any worker starts, so workers never race to create the
 from __future__ import annotations
 
 import json
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -20,9 +20,11 @@ from sceneline.pipelines.cli.common import (
     out,
     run_guarded,
     split_beam_flags,
+    with_options,
 )
+from sceneline.pipelines.cli.option_sets import LAUNCH_OPTIONS
 from sceneline.transforms.io.gcp_env import require_cloud_credentials
-from sceneline.schemas.settings import ModelSettings, StoreSettings, StreamSettings, UnderstandingSettings
+from sceneline.schemas.settings import ModelSettings, StoreSettings, UnderstandingSettings
 
 launch_app = typer.Typer(no_args_is_help=True, add_completion=False,
                          help="Run the index pipelines on Dataflow or Flink (see docs/scale.md).")
@@ -54,11 +56,12 @@ def _job(inputs: list[str], beam_flags: list[str], output_prefix: str, **shared)
 
 
 @launch_app.command()
+@with_options(*LAUNCH_OPTIONS)
 def dataflow(
     inputs: Optional[List[str]] = Inputs,
     project: str = typer.Option(..., "--project", envvar="GOOGLE_CLOUD_PROJECT"),
     region: str = typer.Option(..., "--region"),
-    bucket: str = typer.Option(..., "--bucket", help="gs://BUCKET[/PREFIX] for temp, staging and sceneline's output."),
+    bucket: str = typer.Option(..., "--bucket", help="gs://BUCKET or gs://BUCKET/PREFIX, for temp, staging and sceneline's output."),
     image: Optional[str] = typer.Option(None, "--image", help="Worker image from deploy/dataflow/Dockerfile."),
     gpu: str = typer.Option("nvidia-l4", "--gpu", help="GPU type per worker, or 'none' for CPU workers."),
     gpu_count: int = typer.Option(1, "--gpu-count", min=1),
@@ -69,14 +72,10 @@ def dataflow(
     job_name: Optional[str] = typer.Option(None, "--job-name"),
     service_account: Optional[str] = typer.Option(None, "--service-account"),
     subnetwork: Optional[str] = typer.Option(None, "--subnetwork"),
-    subscription: Optional[str] = option(StreamSettings, "subscription"),
-    qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
-    qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
-    collection: str = option(StoreSettings, "collection"),
-    visual_model: str = option(ModelSettings, "visual_model"),
     detach: bool = Detach,
     dry_run: bool = DryRun,
     beam_args: Optional[List[str]] = BeamArgs,
+    **settings: Any,
 ) -> None:
     """Launch on Dataflow with GPU workers (flags for Beam: --beam-arg NAME=VALUE, or after `--`)."""
     from sceneline.pipelines.launch import DataflowTarget, dataflow_plan  # Beam: see _job
@@ -90,13 +89,12 @@ def dataflow(
         gpu_type=None if gpu.lower() == "none" else gpu, gpu_count=gpu_count, gpu_sharing=gpu_sharing,
         machine_type=machine_type, max_workers=max_workers, job_name=job_name,
         service_account=service_account, subnetwork=subnetwork)
-    job = _job(inputs, beam_flags, f"{bucket.rstrip('/')}/sceneline", subscription=subscription,
-               qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, collection=collection,
-               visual_model=visual_model, detach=detach)
+    job = _job(inputs, beam_flags, f"{bucket.rstrip('/')}/sceneline", detach=detach, **settings)
     _launch(run_guarded(dataflow_plan, job, target), dry_run)
 
 
 @launch_app.command()
+@with_options(*LAUNCH_OPTIONS)
 def flink(
     inputs: Optional[List[str]] = Inputs,
     job_endpoint: Optional[str] = typer.Option(None, "--job-endpoint", help="Beam job server, HOST:8099."),
@@ -109,14 +107,10 @@ def flink(
     worker_pool: str = typer.Option("localhost:50000", "--worker-pool"),
     image: Optional[str] = typer.Option(None, "--image", help="Worker image (environment docker)."),
     gpu: bool = typer.Option(False, "--gpu/--no-gpu", help="Task managers have a GPU."),
-    subscription: Optional[str] = option(StreamSettings, "subscription"),
-    qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
-    qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
-    collection: str = option(StoreSettings, "collection"),
-    visual_model: str = option(ModelSettings, "visual_model"),
     detach: bool = Detach,
     dry_run: bool = DryRun,
     beam_args: Optional[List[str]] = BeamArgs,
+    **settings: Any,
 ) -> None:
     """Launch on a Flink cluster, through a Beam job server or Flink's REST endpoint."""
     from sceneline.pipelines.launch import FlinkTarget, flink_plan  # Beam: see _job
@@ -125,8 +119,7 @@ def flink(
     inputs, beam_flags = split_beam_flags(inputs, beam_args)
     target = FlinkTarget(job_endpoint=job_endpoint, flink_master=flink_master, parallelism=parallelism,
                          environment=environment, worker_pool=worker_pool, image=image, gpu=gpu)
-    job = _job(inputs, beam_flags, output_prefix, subscription=subscription, qdrant_url=qdrant_url,
-               qdrant_api_key=qdrant_api_key, collection=collection, visual_model=visual_model, detach=detach)
+    job = _job(inputs, beam_flags, output_prefix, detach=detach, **settings)
     _launch(run_guarded(flink_plan, job, target), dry_run)
 
 

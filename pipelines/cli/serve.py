@@ -20,18 +20,18 @@ from sceneline.pipelines.cli.common import (
     run_guarded,
     settings_argv,
     split_beam_flags,
+    with_options,
 )
+from sceneline.pipelines.cli.analyze import server_analysis_settings
+from sceneline.pipelines.cli.option_sets import ANALYZER_OPTIONS, INDEX_CHAIN_OPTIONS, LIMIT_OPTIONS, STORE_OPTIONS
 from sceneline.schemas.bucket_root import BucketRoot, is_bucket_uri
 from sceneline.schemas.limits import Limits
 from sceneline.transforms.io.gcp_env import require_cloud_credentials
-from sceneline.pipelines.cli.analyze import server_analysis_settings
 from sceneline.schemas.settings import (
-    AnalyzerSettings,
     LOOPBACK_HOSTS,
     AnalysisSettings,
     ModelSettings,
     ServeSettings,
-    StoreSettings,
     UnderstandingSettings,
 )
 
@@ -50,6 +50,7 @@ def check_listen_address(host: str, api_keys: list[str]) -> None:
                                  f"(or listen on 127.0.0.1)")
 
 
+@with_options(*STORE_OPTIONS, *INDEX_CHAIN_OPTIONS, *LIMIT_OPTIONS, *ANALYZER_OPTIONS)
 def serve(
     host: str = option(ServeSettings, "host"),
     port: int = option(ServeSettings, "port"),
@@ -58,36 +59,10 @@ def serve(
     media_root: Optional[str] = option(ServeSettings, "media_root"),
     index_workers: int = option(ServeSettings, "index_workers"),
     max_upload_bytes: int = option(ServeSettings, "max_upload_bytes"),
-    qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
-    qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
-    qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
-    collection: str = option(StoreSettings, "collection"),
-    visual_model: str = option(ModelSettings, "visual_model"),
-    detector: str = option(AnalysisSettings, "detector"),
-    captioner: str = option(UnderstandingSettings, "captioner"),
-    ocr: bool = option(UnderstandingSettings, "ocr"),
-    text_model: str = option(UnderstandingSettings, "text_model"),
-    category: str = option(UnderstandingSettings, "category"),
-    captioner_url: str = option(UnderstandingSettings, "captioner_url"),
-    captioner_concurrency: int = option(UnderstandingSettings, "captioner_concurrency"),
-    captioner_timeout: float = option(UnderstandingSettings, "captioner_timeout"),
-    transcriber: str = option(UnderstandingSettings, "transcriber"),
-    language: Optional[str] = option(UnderstandingSettings, "language"),
-    offline: bool = option(ModelSettings, "offline"),
+    multipart_chunk_bytes: int = option(ServeSettings, "multipart_chunk_bytes"),
     verbose: bool = Verbose,
-    max_bytes: int = option(Limits, "max_bytes"),
-    max_duration_s: float = option(Limits, "max_duration_s"),
-    max_pixels: int = option(Limits, "max_pixels"),
-    max_frames: int = option(Limits, "max_frames"),
-    time_budget_s: float = option(Limits, "time_budget_s"),
-    analyzer: str = option(AnalyzerSettings, "analyzer"),
-    analyzer_url: Optional[str] = option(AnalyzerSettings, "analyzer_url"),
-    analyzer_api_key: Optional[str] = option(AnalyzerSettings, "analyzer_api_key"),
-    analyzer_concurrency: int = option(AnalyzerSettings, "analyzer_concurrency"),
-    analyzer_timeout: float = option(AnalyzerSettings, "analyzer_timeout"),
-    context_tokens: int = option(AnalyzerSettings, "context_tokens"),
-    keyframes: int = option(AnalyzerSettings, "keyframes"),
     beam_args: Optional[List[str]] = BeamArgs,
+    **settings: Any,
 ) -> None:
     """Serve the TwelveLabs v1.3 API: upload videos, follow indexing, search (docs/api.md).
 
@@ -97,26 +72,26 @@ def serve(
         check_listen_address(host, api_key)
     except ListenAddressError as exc:
         fail(exc)
-    if qdrant_path == ":memory:":
+    if settings["qdrant_path"] == ":memory:":
         fail(UserError("serve needs an index its indexing processes can reach: a --qdrant-path folder or a "
                        "--qdrant-url"))
     if is_bucket_uri(media_root):
         run_guarded(BucketRoot.parse, media_root)  # a malformed root is a usage error, before anything starts
         run_guarded(require_cloud_credentials, "serve --media-root gs://...")
-    index_argv = settings_argv(locals(), *INDEX_RUN_GROUPS) + split_beam_flags(None, beam_args)[1]
+    index_argv = settings_argv(settings, *INDEX_RUN_GROUPS) + split_beam_flags(None, beam_args)[1]
+    analyzer = [settings[name] for _, name in ANALYZER_OPTIONS]
     run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home, media_root=media_root,
-                qdrant_path=qdrant_path,
-                qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, collection=collection,
-                index_argv=index_argv, index_workers=index_workers, max_upload_bytes=max_upload_bytes,
-                offline=offline, **server_analysis_settings(analyzer, analyzer_url, analyzer_api_key,
-                                                            analyzer_concurrency, analyzer_timeout, context_tokens,
-                                                            keyframes))
+                **{name: settings[name] for _, name in STORE_OPTIONS}, index_argv=index_argv,
+                index_workers=index_workers, max_upload_bytes=max_upload_bytes,
+                multipart_chunk_bytes=multipart_chunk_bytes, offline=settings["offline"],
+                **server_analysis_settings(*analyzer))
 
 
 def run_server(*, host: str, port: int, api_keys: list[str], home: str, media_root: str | None,
                qdrant_path: str | None,
                qdrant_url: str | None, qdrant_api_key: str | None, collection: str, index_argv: list[str],
-               index_workers: int, max_upload_bytes: int, offline: bool, **analysis: Any) -> None:
+               index_workers: int, max_upload_bytes: int, multipart_chunk_bytes: int, offline: bool,
+               **analysis: Any) -> None:
     # uvicorn, FastAPI and the store engines load when the server starts, not at CLI start.
     import uvicorn
 
@@ -130,8 +105,8 @@ def run_server(*, host: str, port: int, api_keys: list[str], home: str, media_ro
         home=Path(home), store=store_config(qdrant_path or str(Path(home) / "qdrant"), qdrant_url, qdrant_api_key,
                                             collection),
         index_argv=tuple(index_argv), api_key_hashes=tuple(hash_key(k, salt) for k in api_keys), key_salt=salt,
-        index_workers=index_workers or default_index_workers(), max_upload_bytes=max_upload_bytes, offline=offline,
-        media_location=media_root, **analysis)
+        index_workers=index_workers or default_index_workers(), max_upload_bytes=max_upload_bytes,
+        multipart_chunk_bytes=multipart_chunk_bytes, offline=offline, media_location=media_root, **analysis)
     typer.echo(f"sceneline API at http://{host}:{port}/v1.3 (docs at /docs); Ctrl-C stops", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

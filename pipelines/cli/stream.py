@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from typing import List, Optional, TextIO
+from typing import Any, List, Optional, TextIO
 
 import typer
 
@@ -25,50 +25,23 @@ from sceneline.pipelines.cli.common import (
     run_guarded,
     settings_argv,
     split_beam_flags,
+    with_options,
 )
 from sceneline.pipelines.cli.index import INDEX_GROUPS
+from sceneline.pipelines.cli.option_sets import INDEX_CHAIN_OPTIONS, LIMIT_OPTIONS, OUTPUT_OPTIONS, STORE_OPTIONS
 from sceneline.transforms.io.gcp_env import require_cloud_credentials
-from sceneline.schemas.limits import Limits
-from sceneline.schemas.settings import (
-    AnalysisSettings,
-    ModelSettings,
-    OutputSettings,
-    StoreSettings,
-    StreamSettings,
-    UnderstandingSettings,
-)
+from sceneline.schemas.settings import StreamSettings
 
 
+@with_options(*STORE_OPTIONS, *INDEX_CHAIN_OPTIONS, *OUTPUT_OPTIONS, *LIMIT_OPTIONS)
 def stream(
     subscription: str = option(StreamSettings, "subscription", default=...),
-    qdrant_path: Optional[str] = option(StoreSettings, "qdrant_path"),
-    qdrant_url: Optional[str] = option(StoreSettings, "qdrant_url"),
-    qdrant_api_key: Optional[str] = option(StoreSettings, "qdrant_api_key"),
-    collection: str = option(StoreSettings, "collection"),
-    visual_model: str = option(ModelSettings, "visual_model"),
-    detector: str = option(AnalysisSettings, "detector"),
-    captioner: str = option(UnderstandingSettings, "captioner"),
-    ocr: bool = option(UnderstandingSettings, "ocr"),
-    text_model: str = option(UnderstandingSettings, "text_model"),
-    category: str = option(UnderstandingSettings, "category"),
-    captioner_url: str = option(UnderstandingSettings, "captioner_url"),
-    captioner_concurrency: int = option(UnderstandingSettings, "captioner_concurrency"),
-    captioner_timeout: float = option(UnderstandingSettings, "captioner_timeout"),
-    transcriber: str = option(UnderstandingSettings, "transcriber"),
-    language: Optional[str] = option(UnderstandingSettings, "language"),
-    thumbnails: str = option(OutputSettings, "thumbnails"),
-    dead_letter: str = option(OutputSettings, "dead_letter"),
     runner: str = option(StreamSettings, "runner"),
     api_media_root: Optional[str] = option(StreamSettings, "api_media_root"),
-    offline: bool = option(ModelSettings, "offline"),
     json_out: bool = typer.Option(False, "--json", help="Print each event's outcome as a JSON line."),
     verbose: bool = Verbose,
-    max_bytes: int = option(Limits, "max_bytes"),
-    max_duration_s: float = option(Limits, "max_duration_s"),
-    max_pixels: int = option(Limits, "max_pixels"),
-    max_frames: int = option(Limits, "max_frames"),
-    time_budget_s: float = option(Limits, "time_budget_s"),
     beam_args: Optional[List[str]] = BeamArgs,
+    **settings: Any,
 ) -> None:
     """Keep the index in step with a bucket, from its notifications on Pub/Sub.
 
@@ -76,7 +49,7 @@ def stream(
     acknowledged once its outcome is recorded. Runs until Ctrl-C (locally); flags for Beam go
     with --beam-arg NAME=VALUE (e.g. --beam-arg lease_extension_s=30)."""
     configure_logging(verbose)
-    given = locals()
+    given = {**settings, "subscription": subscription, "runner": runner, "api_media_root": api_media_root}
     argv = [f"--runner={runner}"] + settings_argv(given, *INDEX_GROUPS, StreamSettings) \
         + split_beam_flags(None, beam_args)[1]
     run_guarded(stream_until_stopped, argv, as_json=json_out, label=subscription)

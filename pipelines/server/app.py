@@ -22,14 +22,26 @@ from sceneline.pipelines.server.deps import require_key_or_signature
 from sceneline.pipelines.server.errors import error_body, install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.media_roots import media_root_for
+from sceneline.pipelines.server.multipart import resume as resume_multipart_uploads
 from sceneline.pipelines.server.records import Records
-from sceneline.pipelines.server.routers import analyze, assets, health, indexes, media, search, tasks, videos
+from sceneline.pipelines.server.routers import (
+    analyze,
+    assets,
+    health,
+    indexes,
+    media,
+    multipart,
+    search,
+    tasks,
+    videos,
+)
 from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
 from sceneline.pipelines.server.stream_follower import StreamFollower
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (indexes.router, tasks.router, videos.router, search.router, assets.router)
+# multipart before assets: `/assets/multipart-uploads` is not an asset id.
+ROUTERS = (indexes.router, tasks.router, videos.router, search.router, multipart.router, assets.router)
 AUTH = [Depends(require_api_key)]
 UPLOAD_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries and the other form fields
 MEDIA_AUTH = [Depends(require_key_or_signature)]
@@ -57,6 +69,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.media.start()
         with own_store(settings):
+            resume_multipart_uploads(settings, records, app.state.media)
             app.state.indexer.start()
             try:
                 yield
@@ -91,6 +104,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=AUTH)
     app.include_router(media.router, prefix=API_PREFIX, dependencies=MEDIA_AUTH)
+    app.include_router(multipart.chunk_router, prefix=API_PREFIX)  # presigned chunk URLs: no API key
     app.include_router(analyze.router(settings, records), dependencies=AUTH)  # prefixed /v1.3 itself
     # Last, since a mount at `/` takes every path left: the web page.
     mount_console(app)

@@ -133,6 +133,8 @@ class BucketMediaRoot:
     def _delete(self, uri: str) -> None:
         from google.api_core.exceptions import NotFound
 
+        if not uri.startswith(f"gs://{self.root.bucket}/"):
+            return  # never reached the bucket (a multipart asset that failed before its file was joined)
         try:
             self._blob(uri).delete()  # the stream hears of it too, and records the asset deleted
         except NotFound:

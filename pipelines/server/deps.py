@@ -4,6 +4,7 @@
 import hashlib
 import hmac
 import json
+import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -51,7 +52,14 @@ def existing_video(records: Records, index_id: str, video_id: str) -> VideoRow:
 def media_url(request: Request, path: str) -> str:
     """An absolute, presigned URL on this server, as the client reached it: a browser's <img> or
     <video> can fetch it without the API key (like TwelveLabs' presigned URLs)."""
-    return str(request.base_url).rstrip("/") + path + "?sig=" + sign(request.app.state.settings.key_salt, path)
+    return presigned_url(request, path)
+
+
+def presigned_url(request: Request, path: str, expires: Optional[int] = None) -> str:
+    """`media_url`, or with `expires` (Unix seconds) one that stops working then (multipart chunk URLs)."""
+    query = "" if expires is None else f"expires={expires}&"
+    return (str(request.base_url).rstrip("/") + path + "?" + query
+            + "sig=" + sign(request.app.state.settings.key_salt, path, expires))
 
 
 def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]) -> Optional[str]:
@@ -70,8 +78,26 @@ def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]
     return media_url(request, f"/v1.3/media/thumbnails/{name}") if name else None
 
 
-def sign(secret: bytes, path: str) -> str:
-    return hmac.new(secret + b"media", path.encode(), hashlib.sha256).hexdigest()[:32]
+def sign(secret: bytes, path: str, expires: Optional[int] = None) -> str:
+    """HMAC over the path (and the expiry, when the URL has one) with the server's key salt: a new
+    secret per server process, so every presigned URL stops working when the server restarts."""
+    message = path if expires is None else f"{path}?expires={expires}"
+    return hmac.new(secret + b"media", message.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def require_live_signature(request: Request) -> None:
+    """Presigned upload URLs (multipart chunks): a `sig` over the path and `expires`, not yet past;
+    else a 403. The API key is not asked for: whoever holds the URL may send the bytes, as with S3."""
+    settings = request.app.state.settings
+    expires_text, given = request.query_params.get("expires", ""), request.query_params.get("sig", "")
+    if not (expires_text.isascii() and expires_text.isdigit()) or not given:
+        raise ApiError(403, "this URL is not presigned: it needs its expires and sig parameters",
+                       code="signature_invalid")
+    if not hmac.compare_digest(given, sign(settings.key_salt, request.url.path, int(expires_text))):
+        raise ApiError(403, "the URL's signature does not match (altered, or signed before the server restarted: "
+                            "ask for new presigned URLs)", code="signature_invalid")
+    if int(expires_text) < time.time():
+        raise ApiError(403, "the presigned URL has expired: ask for new presigned URLs", code="url_expired")
 
 
 def require_key_or_signature(request: Request) -> None:

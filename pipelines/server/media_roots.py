@@ -77,7 +77,9 @@ class LocalMediaRoot:
             shutil.rmtree(folder, ignore_errors=True)
 
     def remove_asset(self, uri: str) -> None:
-        shutil.rmtree(Path(uri).parent, ignore_errors=True)
+        folder = Path(uri).parent
+        if uri and folder.resolve().parent == (self.folder / "assets").resolve():  # the asset's own folder only
+            shutil.rmtree(folder, ignore_errors=True)
 
     def playback(self, uri: str, filename: str, request: Request) -> Response:
         path = Path(uri)

@@ -1,4 +1,5 @@
-"""The server's own records (indexes, tasks and their videos, search pages) in sqlite.
+"""The server's own records (indexes, tasks and their videos, assets, multipart upload sessions,
+search pages) in sqlite.
 
 They live in the server's home folder, beside the media, so a restart (even after `kill -9`)
 loses nothing: a task is recorded only once its upload is complete on disk, and sqlite commits
@@ -23,6 +24,12 @@ RECORDS_FILE = "server.sqlite3"
 # Task statuses, in TwelveLabs' words; a task ends `ready` or `failed`.
 VALIDATING, PENDING, INDEXING, READY, FAILED = "validating", "pending", "indexing", "ready", "failed"
 UNFINISHED = (VALIDATING, PENDING, INDEXING)
+# An asset is `processing` until its bytes are whole and checked (a multipart upload), then `ready` or `failed`.
+PROCESSING = "processing"
+# Multipart upload sessions and their chunks, in TwelveLabs' words. A chunk is `received` (its bytes
+# are on disk) before the client reports it `completed`; TwelveLabs calls both `pending` until then.
+ACTIVE, COMPLETED, EXPIRED = "active", "completed", "expired"
+RECEIVED = "received"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS indexes (
@@ -40,6 +47,15 @@ CREATE TABLE IF NOT EXISTS assets (
     id TEXT PRIMARY KEY, method TEXT NOT NULL, status TEXT NOT NULL, filename TEXT NOT NULL, path TEXT NOT NULL,
     sha256 TEXT NOT NULL, size INTEGER NOT NULL, user_metadata TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS multipart_uploads (
+    id TEXT PRIMARY KEY, asset_id TEXT NOT NULL, filename TEXT NOT NULL, type TEXT NOT NULL,
+    total_size INTEGER NOT NULL, chunk_size INTEGER NOT NULL, total_chunks INTEGER NOT NULL, status TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS multipart_uploads_by_status ON multipart_uploads (status, created_at);
+CREATE TABLE IF NOT EXISTS multipart_chunks (
+    upload_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, status TEXT NOT NULL, size INTEGER, etag TEXT,
+    error TEXT, received_at TEXT, reported_at TEXT, updated_at TEXT NOT NULL,
+    PRIMARY KEY (upload_id, chunk_index));
 CREATE TABLE IF NOT EXISTS search_pages (
     token TEXT PRIMARY KEY, query TEXT NOT NULL, page INTEGER NOT NULL, created_at TEXT NOT NULL);
 """
@@ -102,6 +118,42 @@ class AssetRow:
     size: int
     user_metadata: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
+    error: str | None = None  # why a `failed` asset failed
+
+
+@dataclass
+class UploadRow:
+    """A multipart upload session: the file it builds (an asset reserved at creation) and its chunking."""
+
+    id: str
+    asset_id: str
+    filename: str
+    type: str
+    total_size: int
+    chunk_size: int
+    total_chunks: int
+    status: str = ACTIVE
+    created_at: str = ""
+    updated_at: str = ""
+    expires_at: str = ""
+
+    def expected_size(self, chunk_index: int) -> int:
+        """Bytes of chunk `chunk_index` (1-based): `chunk_size`, the last one what is left."""
+        return min(self.chunk_size, self.total_size - (chunk_index - 1) * self.chunk_size)
+
+
+@dataclass
+class ChunkRow:
+    """One chunk of an upload that the server has heard of (received, reported, or failed)."""
+
+    index: int
+    status: str
+    size: int | None
+    etag: str | None
+    error: str | None
+    received_at: str | None
+    reported_at: str | None
+    updated_at: str
 
 
 class Records:
@@ -123,6 +175,7 @@ class Records:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an answered request survives a power cut
             self._db.executescript(_SCHEMA)
+            _add_missing_columns(self._db)
         return self._db
 
     def close(self) -> None:
@@ -209,6 +262,12 @@ class Records:
                            "AND asset_id IS NOT NULL LIMIT 1", (index_id, sha256, READY))
         return _video_row(found[0]) if found else None
 
+    def asset_ids_ever(self, index_id: str) -> set[str]:
+        """Every asset an index's videos were indexed as, deleted videos' too: all that its
+        collection can hold points of."""
+        return {r[0] for r in self._rows("SELECT DISTINCT asset_id FROM videos WHERE index_id=? AND asset_id IS NOT NULL",
+                                         (index_id,))}
+
     def live_users_of(self, index_id: str, asset_id: str) -> int:
         """Videos in an index still using an asset's scenes."""
         return self._rows("SELECT COUNT(*) FROM videos WHERE index_id=? AND asset_id=? AND deleted=0",
@@ -238,6 +297,78 @@ class Records:
     def delete_asset(self, asset_id: str) -> None:
         self._run("UPDATE assets SET deleted=1 WHERE id=?", (asset_id,))
 
+    def finish_asset(self, asset_id: str, status: str, *, path: str | None = None, sha256: str = "", size: int = 0,
+                     error: str | None = None) -> None:
+        """A `processing` asset becomes `ready` (with its file) or `failed` (with the reason)."""
+        self._run("UPDATE assets SET status=?, path=COALESCE(?, path), sha256=?, size=?, error=? WHERE id=?",
+                  (status, path, sha256, size, error, asset_id))
+
+    # ---- multipart upload sessions ---------------------------------------------------------
+    def add_upload(self, row: UploadRow) -> UploadRow:
+        row.created_at = row.updated_at = now_text()
+        self._run("INSERT INTO multipart_uploads (id, asset_id, filename, type, total_size, chunk_size, total_chunks, "
+                  "status, created_at, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                  (row.id, row.asset_id, row.filename, row.type, row.total_size, row.chunk_size, row.total_chunks,
+                   row.status, row.created_at, row.updated_at, row.expires_at))
+        return row
+
+    def upload(self, upload_id: str) -> UploadRow | None:
+        found = self._rows("SELECT * FROM multipart_uploads WHERE id=?", (upload_id,))
+        return _upload_row(found[0]) if found else None
+
+    def uploads(self, status: str) -> list[UploadRow]:
+        return [_upload_row(r) for r in self._rows(
+            "SELECT * FROM multipart_uploads WHERE status=? ORDER BY created_at, id", (status,))]
+
+    def move_upload(self, upload_id: str, from_status: str, to_status: str) -> bool:
+        """Change a session's status if it is still `from_status`: of two requests racing to complete
+        an upload, exactly one wins."""
+        return self._run("UPDATE multipart_uploads SET status=?, updated_at=? WHERE id=? AND status=?",
+                         (to_status, now_text(), upload_id, from_status)) == 1
+
+    def touch_upload(self, upload_id: str) -> None:
+        self._run("UPDATE multipart_uploads SET updated_at=? WHERE id=?", (now_text(), upload_id))
+
+    def chunks(self, upload_id: str) -> dict[int, ChunkRow]:
+        return {r["chunk_index"]: _chunk_row(r) for r in self._rows(
+            "SELECT * FROM multipart_chunks WHERE upload_id=? ORDER BY chunk_index", (upload_id,))}
+
+    def chunk(self, upload_id: str, chunk_index: int) -> ChunkRow | None:
+        found = self._rows("SELECT * FROM multipart_chunks WHERE upload_id=? AND chunk_index=?",
+                           (upload_id, chunk_index))
+        return _chunk_row(found[0]) if found else None
+
+    def chunk_received(self, upload_id: str, chunk_index: int, size: int, etag: str) -> None:
+        """A chunk's bytes are on disk (again: a re-sent chunk replaces the earlier copy unless reported)."""
+        stamp = now_text()
+        self._run("INSERT INTO multipart_chunks (upload_id, chunk_index, status, size, etag, received_at, updated_at) "
+                  "VALUES (?,?,?,?,?,?,?) ON CONFLICT (upload_id, chunk_index) DO UPDATE SET status=excluded.status, "
+                  "size=excluded.size, etag=excluded.etag, error=NULL, received_at=excluded.received_at, "
+                  "updated_at=excluded.updated_at WHERE multipart_chunks.status != ?",
+                  (upload_id, chunk_index, RECEIVED, size, etag, stamp, stamp, COMPLETED))
+        self.touch_upload(upload_id)
+
+    def chunk_failed(self, upload_id: str, chunk_index: int, error: str) -> None:
+        """A send of a chunk went wrong; a good copy received earlier is kept."""
+        self._run("INSERT INTO multipart_chunks (upload_id, chunk_index, status, error, updated_at) VALUES (?,?,?,?,?) "
+                  "ON CONFLICT (upload_id, chunk_index) DO UPDATE SET error=excluded.error, "
+                  "updated_at=excluded.updated_at WHERE multipart_chunks.status = ?",
+                  (upload_id, chunk_index, FAILED, error, now_text(), FAILED))
+
+    def chunk_reported(self, upload_id: str, chunk_index: int, etag: str) -> bool:
+        """Mark a received chunk `completed`; False if it already was (a duplicate report)."""
+        stamp = now_text()
+        changed = self._run("UPDATE multipart_chunks SET status=?, reported_at=?, updated_at=? "
+                            "WHERE upload_id=? AND chunk_index=? AND status=? AND etag=?",
+                            (COMPLETED, stamp, stamp, upload_id, chunk_index, RECEIVED, etag)) == 1
+        if changed:
+            self.touch_upload(upload_id)
+        return changed
+
+    def completed_chunks(self, upload_id: str) -> int:
+        return self._rows("SELECT COUNT(*) FROM multipart_chunks WHERE upload_id=? AND status=?",
+                          (upload_id, COMPLETED))[0][0]
+
     # ---- search pages ----------------------------------------------------------------------
     def add_search_page(self, query: dict[str, Any], page: int) -> str:
         token = uuid.uuid4().hex
@@ -266,4 +397,28 @@ def _video_row(r: sqlite3.Row) -> VideoRow:
 def _asset_row(r: sqlite3.Row) -> AssetRow:
     return AssetRow(id=r["id"], method=r["method"], status=r["status"], filename=r["filename"], path=r["path"],
                     sha256=r["sha256"], size=r["size"], user_metadata=json.loads(r["user_metadata"]),
-                    created_at=r["created_at"])
+                    created_at=r["created_at"], error=r["error"])
+
+
+def _upload_row(r: sqlite3.Row) -> UploadRow:
+    return UploadRow(id=r["id"], asset_id=r["asset_id"], filename=r["filename"], type=r["type"],
+                     total_size=r["total_size"], chunk_size=r["chunk_size"], total_chunks=r["total_chunks"],
+                     status=r["status"], created_at=r["created_at"], updated_at=r["updated_at"],
+                     expires_at=r["expires_at"])
+
+
+def _chunk_row(r: sqlite3.Row) -> ChunkRow:
+    return ChunkRow(index=r["chunk_index"], status=r["status"], size=r["size"], etag=r["etag"], error=r["error"],
+                    received_at=r["received_at"], reported_at=r["reported_at"], updated_at=r["updated_at"])
+
+
+# Columns added after a table was first created: (table, column, declaration). A records file
+# written by an older server gains them on open.
+_LATER_COLUMNS = (("assets", "error", "TEXT"),)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, column, declaration in _LATER_COLUMNS:
+        present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

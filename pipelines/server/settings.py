@@ -19,6 +19,7 @@ API_PREFIX = "/v1.3"
 # server is bounded by its disk, so this only guards against a runaway client).
 DEFAULT_MAX_UPLOAD_BYTES: int = ServeSettings.default("max_upload_bytes")
 UPLOAD_CHUNK_BYTES = 1024 * 1024
+DEFAULT_MULTIPART_CHUNK_BYTES: int = ServeSettings.default("multipart_chunk_bytes")
 
 
 def default_index_workers() -> int:
@@ -46,6 +47,7 @@ class ServerSettings:
     key_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16))  # also signs media URLs
     index_workers: int = field(default_factory=default_index_workers)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    multipart_chunk_bytes: int = DEFAULT_MULTIPART_CHUNK_BYTES  # chunk size of multipart upload sessions
     offline: bool = False  # never reach for a model hub (queries use the index's models)
     analyzer: GeneratorConfig = field(default_factory=GeneratorConfig)  # analyze, summarize, gist (issue 14)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
@@ -62,6 +64,11 @@ class ServerSettings:
         if self.media_location and not is_bucket_uri(self.media_location):
             return Path(self.media_location)
         return self.home / "media"
+
+    @property
+    def multipart_root(self) -> Path:
+        """Chunks of unfinished multipart uploads, one folder per upload session."""
+        return self.media_root / "multipart"
 
     @property
     def thumbnails(self) -> Path:

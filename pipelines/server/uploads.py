@@ -138,7 +138,7 @@ def read_url(url: str) -> Iterator[tuple[BinaryIO, str]]:
         with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
             if response.status_code >= 400:
                 raise ApiError(400, f"video_url answered HTTP {response.status_code}")
-            yield _IterReader(response.iter_bytes(UPLOAD_CHUNK_BYTES)), name
+            yield IterReader(response.iter_bytes(UPLOAD_CHUNK_BYTES)), name
     except httpx.HTTPError as exc:
         raise ApiError(400, f"video_url could not be read: {exc}") from exc
 
@@ -149,7 +149,7 @@ def fetch_url(url: str, folder: Path, max_bytes: int) -> Stored:
         return store_stream(body, folder, name, max_bytes)
 
 
-class _IterReader:
+class IterReader:
     """A file-like `read(n)` over an iterator of byte chunks."""
 
     def __init__(self, chunks):

@@ -24,6 +24,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -116,6 +117,10 @@ class EdgeBackend(StoreBackend):
         self._shards: dict[str, edge.EdgeShard] = {}
         self._specs: dict[str, CollectionSpec] = {}
         self._pending: dict[str, int] = {}  # points written since the last HNSW build, per collection
+        # Time spent building HNSW graphs, in all (writes wait for it), and the process's CPU time
+        # meanwhile (the build runs in the engine's own threads).
+        self.build_seconds = 0.0
+        self.build_cpu_seconds = 0.0
 
     @classmethod
     def in_memory(cls) -> "EdgeBackend":
@@ -256,7 +261,10 @@ class EdgeBackend(StoreBackend):
     # ---- lifecycle -----------------------------------------------------------------------
     def _optimize(self, name: str) -> None:
         log.info("building the search index of %s (%d new points)", name, self._pending.get(name, 0))
+        started, cpu_started = time.perf_counter(), time.process_time()
         self._shard(name).optimize()
+        self.build_seconds += time.perf_counter() - started
+        self.build_cpu_seconds += time.process_time() - cpu_started
         self._pending[name] = 0
 
     def optimize(self) -> None:

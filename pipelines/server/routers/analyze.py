@@ -14,6 +14,8 @@ from sceneline.pipelines.server.settings import ServerSettings
 from sceneline.transforms.models.generation import load_generator
 from sceneline.transforms.store.scene_store import SceneStore
 
+ANALYZE_TASKS_FILE = "analyze-tasks.sqlite3"
+
 
 def router(settings: ServerSettings, records: Records) -> APIRouter:
     def locate(ref: str) -> tuple[Any, str]:
@@ -24,4 +26,5 @@ def router(settings: ServerSettings, records: Records) -> APIRouter:
         return SceneStore(settings.store_for(row.index_id)), row.asset_id
 
     return build_router(locate, lambda: load_generator(settings.analyzer), settings=settings.analysis,
-                        cache=AnswerCache(settings.home / DEFAULT_CACHE_NAME), reel_dir=str(settings.home / "reels"))
+                        cache=AnswerCache(settings.home / DEFAULT_CACHE_NAME), reel_dir=str(settings.home / "reels"),
+                        tasks_path=settings.home / ANALYZE_TASKS_FILE)

@@ -22,12 +22,16 @@ from sceneline.pipelines.server.errors import ApiError, not_found
 from sceneline.pipelines.server.indexer import Indexing
 from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.models import Answer, MetadataValue, PageInfo, Strict, page_info, paged
-from sceneline.pipelines.server.records import PENDING, READY, AssetRow, Records, VideoRow, new_id
+from sceneline.pipelines.server.records import PENDING, PROCESSING, READY, AssetRow, Records, VideoRow, new_id
 from sceneline.pipelines.server.settings import ServerSettings
 from sceneline.pipelines.server.uploads import SavedMedia, read_url, safe_filename
 
 router = APIRouter(tags=["assets"])
 ASSET_FIELDS = ("method", "file", "url", "filename", "enable_hls", "enable_thumbnail", "user_metadata")
+
+
+class AssetError(Answer):
+    message: str
 
 
 class Asset(Answer):
@@ -38,6 +42,8 @@ class Asset(Answer):
     file_type: str
     created_at: str
     user_metadata: Dict[str, MetadataValue] = {}
+    size: Optional[int] = None  # once `ready`
+    error: Optional[AssetError] = None  # why it is `failed`
 
 
 class AssetList(Answer):
@@ -63,7 +69,8 @@ class IndexedAssetCreated(Answer):
 def asset_view(row: AssetRow) -> Asset:
     return Asset(id=row.id, method=row.method, status=row.status, filename=row.filename,
                  file_type=Path(row.filename).suffix.lstrip(".") or "video", created_at=row.created_at,
-                 user_metadata=row.user_metadata)
+                 user_metadata=row.user_metadata, size=row.size if row.status == READY else None,
+                 error=AssetError(message=row.error) if row.error else None)
 
 
 def existing_asset(records: Records, asset_id: str) -> AssetRow:
@@ -84,7 +91,8 @@ def create_asset(method: str = Form(...), file: Optional[UploadFile] = File(None
                  records: Records = Depends(get_records), settings: ServerSettings = Depends(get_settings),
                  media: MediaRoot = Depends(get_media)) -> Asset:
     if method not in ("direct", "url"):
-        raise ApiError(400, f"method must be direct or url (multipart uploads are not served yet), not {method!r}")
+        raise ApiError(400, f"method must be direct or url (large files: POST /assets/multipart-uploads), "
+                            f"not {method!r}")
     if method == "direct" and file is None:
         raise ApiError(400, "method=direct needs a file", code="parameter_not_provided")
     if method == "url" and not url:
@@ -124,6 +132,9 @@ def retrieve_asset(asset_id: str, records: Records = Depends(get_records)) -> As
 def delete_asset(asset_id: str, records: Records = Depends(get_records),
                  media: MediaRoot = Depends(get_media)) -> Response:
     row = existing_asset(records, asset_id)
+    if row.status == PROCESSING:
+        raise ApiError(409, f"asset {asset_id} is still being uploaded (multipart); delete it once it is ready or "
+                            f"failed", code="asset_in_use")
     if any(v.path == row.path for v in records.videos()):
         raise ApiError(409, f"asset {asset_id} is indexed; delete its indexed assets first", code="asset_in_use")
     records.delete_asset(asset_id)
@@ -160,6 +171,9 @@ def index_asset(index_id: str, body: IndexAssetRequest, records: Records = Depen
     """Index an uploaded asset: a new video of the index (its id is also the task's)."""
     existing_index(records, index_id)
     asset = existing_asset(records, body.asset_id)
+    if asset.status != READY:
+        raise ApiError(400, f"asset {asset.id} is {asset.status}, not ready: only ready assets can be indexed"
+                       + (f" ({asset.error})" if asset.error else ""), code="asset_not_ready")
     metadata = {**asset.user_metadata, **check_metadata_values(body.user_metadata or {})}
     video_id = new_id()
     placed = media.add_to_index(SavedMedia(uri=asset.path, filename=asset.filename, size=asset.size,

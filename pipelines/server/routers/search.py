@@ -9,8 +9,7 @@ Qdrant filter (pipelines/filters.py). So a deleted or half-indexed video is neve
 # No `from __future__ import annotations`: FastAPI reads the annotations as objects.
 import uuid
 from collections import defaultdict
-from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
@@ -19,7 +18,6 @@ from sceneline.pipelines.server.deps import (
     existing_index,
     get_records,
     get_settings,
-    media_url,
     only_fields,
     parse_json_object,
     thumbnail_url,
@@ -120,6 +118,31 @@ def _threshold(text: Optional[str]) -> Optional[float]:
         raise ApiError(400, f"threshold must be none, low, medium, high or a number, not {text!r}") from exc
 
 
+def _asset_constraint(scene_filter: dict[str, Any], admitted: set[str], every_asset: set[str]) -> dict[str, Any]:
+    """The search's filter and excluded assets: only admitted assets may be returned. The
+    collection holds points of the index's assets only, so naming the others (usually the few
+    not ready yet) says the same as naming the admitted ones (the whole library), in less."""
+    excluded = every_asset - admitted
+    if len(excluded) <= len(admitted):
+        return {"filter": scene_filter or None, "exclude_assets": tuple(sorted(excluded))}
+    return {"filter": {**scene_filter, "asset_id": sorted(admitted)}}
+
+
+def _total_results(query: dict[str, Any], by_asset: dict[str, list[VideoRow]],
+                   count_scenes: Callable[[Optional[str]], int]) -> Optional[int]:
+    """Every result of the search over all its pages, where it can be known without ranking the
+    whole index: with no threshold every admitted scene is a result (by clip; an upload of the
+    same bytes as another repeats its scenes), and every admitted video (by video, when no scene
+    condition can leave one out). `count_scenes(asset_id)`: the admitted scenes (of one asset).
+    None: only what was seen can be counted."""
+    if query.get("threshold") is not None or query.get("search_options", ["visual"]) != ["visual"]:
+        return None
+    if query["group_by"] == "video":
+        return None if query["scene_filter"] else sum(len(rows) for rows in by_asset.values())
+    return count_scenes(None) + sum((len(rows) - 1) * count_scenes(asset_id)
+                                    for asset_id, rows in by_asset.items() if len(rows) > 1)
+
+
 def _clip(hit: SearchHit, video: VideoRow, rank: int, with_metadata: bool, request: Request,
           settings: ServerSettings) -> SearchClip:
     return SearchClip(start=hit.start_s, end=hit.end_s, rank=rank, score=hit.score, video_id=video.id,
@@ -145,16 +168,17 @@ def execute(query: dict[str, Any], page: int, request: Request, records: Records
     if not by_asset:
         return empty
     request_ = SearchRequest(text=query.get("text"), image_path=query.get("image_path"), limit=per_page, page=page,
-                             filter={**query["scene_filter"], "asset_id": sorted(by_asset)},
                              group_by=query["group_by"], group_size=CLIPS_PER_VIDEO, threshold=query.get("threshold"),
                              modalities=tuple(m for option in query.get("search_options", ["visual"])
                                               for m in MODALITIES[option]),
-                             transcription_options=tuple(query.get("transcription_options") or ("lexical", "semantic")))
+                             transcription_options=tuple(query.get("transcription_options") or ("lexical", "semantic")),
+                             **_asset_constraint(query["scene_filter"], set(by_asset), records.asset_ids_ever(index_id)))
     # Imported here: it brings torch and open_clip, which `serve` should not wait for at start.
-    from sceneline.pipelines.search import SearchError, search as run_search
+    from sceneline.pipelines.search import SearchError, request_filter, search as run_search
 
+    store = SceneStore(settings.store_for(index_id))
     try:
-        found = run_search(SceneStore(settings.store_for(index_id)), request_, offline=settings.offline)
+        found = run_search(store, request_, offline=settings.offline)
     except SearchError as exc:
         raise ApiError(400, str(exc)) from exc
     with_metadata = query["include_user_metadata"]
@@ -172,7 +196,14 @@ def execute(query: dict[str, Any], page: int, request: Request, records: Records
                 clip = _clip(hit, video, first_rank + len(data), with_metadata, request, settings)
                 data.append(SearchItem(**clip.model_dump()))
     next_token = records.add_search_page(query, page + 1) if found.has_more else None
-    info = SearchPageInfo(limit_per_page=per_page, total_results=(page - 1) * per_page + len(data),
+    def count_scenes(asset_id: Optional[str]) -> int:
+        narrowed = request_ if asset_id is None else request_.model_copy(
+            update={"filter": {**(request_.filter or {}), "asset_id": asset_id}})
+        return store.count_scenes(where=request_filter(narrowed))
+
+    total = _total_results(query, by_asset, count_scenes)
+    seen = (page - 1) * per_page + len(data)
+    info = SearchPageInfo(limit_per_page=per_page, total_results=seen if total is None else max(total, seen),
                           next_page_token=next_token)
     return SearchResults(data=data, page_info=info, search_pool=pool)
 
