@@ -9,6 +9,8 @@ official TwelveLabs SDK as the client. Models are tiny (as in test_api_sdk.py)."
 from __future__ import annotations
 
 import json
+import shutil
+import time
 
 import httpx
 import pytest
@@ -179,3 +181,19 @@ def test_a_bucket_that_cannot_take_uploads_is_a_503_with_the_reason(bucket_event
     with pytest.raises(ApiError) as refused, open(media(SHORT), "rb") as f:
         missing.save_video(f, "v.mp4", index_id="i", task_id="t", video_id="v", max_bytes=1 << 30)
     assert refused.value.status == 503 and "gs://no-such-bucket-here/api" in refused.value.message
+
+
+def test_a_multipart_upload_is_joined_into_the_bucket(topology, tmp_path):
+    client, bucket = topology["client"], topology["bucket"]
+    copy = tmp_path / "imageio_realshort.mp4"  # the SDK's helper writes its chunk files beside the file
+    shutil.copyfile(media(SHORT), copy)
+    result = client.multipart_upload.upload_file(copy)
+    asset = client.assets.retrieve(result.asset_id)
+    deadline = time.monotonic() + 60
+    while asset.status == "processing":
+        assert time.monotonic() < deadline, "the upload was not joined"
+        time.sleep(0.2)
+        asset = client.assets.retrieve(result.asset_id)
+    assert asset.status == "ready"
+    joined = bucket.get_blob(f"{PREFIX}/.assets/{asset.id}/imageio_realshort.mp4")
+    assert joined is not None and joined.download_as_bytes() == media(SHORT).read_bytes()
