@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from typing import TypeVar
 
 from sceneline.pipelines.understanding import UnderstandingConfig
+from sceneline.schemas.bucket_root import BucketRoot
 from sceneline.schemas.limits import Limits
 from sceneline.schemas.settings import (
     PIPELINE_GROUPS as SETTINGS_GROUPS,
@@ -121,7 +124,11 @@ def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
 
 def store_config_from(opts: PipelineOptions) -> StoreConfig:
     s = settings_from(opts, StoreSettings)
-    return store_config(s.qdrant_path, s.qdrant_url, s.qdrant_api_key, s.collection)
+    config = store_config(s.qdrant_path, s.qdrant_url, s.qdrant_api_key, s.collection)
+    api_media_root = opts.view_as(SceneLineOptions).api_media_root
+    if api_media_root:  # a stream that indexes `sceneline serve`'s uploads: one collection per API index
+        config = dataclasses.replace(config, index_root=BucketRoot.parse(api_media_root))
+    return config
 
 
 def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:

@@ -9,6 +9,7 @@ workers on other machines (Dataflow, Flink) need a Qdrant server URL.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Iterator
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -45,7 +46,7 @@ def store_for_workers(config: StoreConfig, opts: PipelineOptions) -> Iterator[St
     from sceneline.transforms.store.advert import advertised_url
 
     folder = os.path.abspath(config.path)  # workers may not share this process's working folder
-    workers = StoreConfig(path=folder, collection=config.collection)
+    workers = dataclasses.replace(config, path=folder)
     if advertised_url(folder):  # another process owns and serves it: the workers go there too
         yield workers
         return

@@ -33,6 +33,11 @@ SPEECH_PAYLOAD_INDEXES: dict[str, str] = {
 }
 
 
+def index_collection(collection: str, index_id: str) -> str:
+    """The scenes collection of one API index (`sceneline serve`): one index, one collection."""
+    return f"{collection}-{index_id}"
+
+
 @dataclass(frozen=True)
 class CollectionNames:
     scenes: str

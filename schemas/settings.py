@@ -188,6 +188,11 @@ class StreamSettings(SettingsGroup):
     lease_extension_s: int = Field(
         60, description="Local runner: longest ack-deadline extension, 10-600 s; after a crash, Pub/Sub "
                         "redelivers held messages within about this time.")
+    api_media_root: Optional[str] = Field(
+        None, description="The gs://BUCKET/PREFIX of a `sceneline serve --media-root`: an object under "
+                          "PREFIX/INDEX_ID/ is indexed into that API index's collection (COLLECTION-INDEX_ID); "
+                          "any other object into --collection, as without this setting.",
+        json_schema_extra=_env("SCENELINE_API_MEDIA_ROOT"))
 
 
 class AnalyzerSettings(SettingsGroup):
@@ -223,6 +228,11 @@ class ServeSettings(SettingsGroup):
         json_schema_extra=_env("SCENELINE_API_KEYS"))
     home: str = Field(HOME, description="The server's folder: records, uploads (media/), thumbnails.",
                       json_schema_extra=_env("SCENELINE_HOME"))
+    media_root: Optional[str] = Field(
+        None, description="Where uploads go: a folder (default HOME/media), indexed by this server; or "
+                          "gs://BUCKET/PREFIX, indexed by `sceneline stream --api-media-root` on the bucket's "
+                          "notifications, not by this server (docs/api.md).",
+        json_schema_extra=_env("SCENELINE_MEDIA_ROOT"))
     index_workers: int = Field(0, ge=0, description="Indexing runs at once (0: half the cores).")
     max_upload_bytes: int = Field(64 * 1024**3, ge=1, description="Largest upload accepted, in bytes.")
     multipart_chunk_bytes: int = Field(

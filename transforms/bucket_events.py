@@ -94,19 +94,20 @@ class RouteBucketEvents(StoreDoFn):
 
     def _upload(self, delivery: PubsubDelivery, event: BucketNotification) -> Iterator:
         try:
-            previous = with_retries(lambda: self._store.get_status(event.asset_id))
+            store = self._store_of(event.uri)
+            previous = with_retries(lambda: store.get_status(event.asset_id))
             if previous is not None and _is_final(previous):
                 yield _settled(delivery, OutcomeKind.DUPLICATE, event,
                                f"already {previous.status.value}: a redelivered or repeated event", previous)
                 return
-            newer = with_retries(lambda: self._store.newer_generation(event.uri, event.generation))
+            newer = with_retries(lambda: store.newer_generation(event.uri, event.generation))
             if newer is not None:
-                record = with_retries(lambda: self._store.retire(
+                record = with_retries(lambda: store.retire(
                     self._arrival(event), f"replaced by generation {newer.generation} before it was read "
                                           "(its event came late)", self._run_id))
                 yield _settled(delivery, OutcomeKind.DELETED, event, record.error_message, record)
                 return
-            with_retries(lambda: self._store.put_status(self._arrival(event)))
+            with_retries(lambda: store.put_status(self._arrival(event)))
         except Exception as exc:  # bookkeeping only: the index chain's writes report store trouble
             log.warning("could not check or record the arrival of %s: %s", event.uri, exc)
         yield delivery, event.input_file()
@@ -134,12 +135,13 @@ class RemoveDeletedObjects(StoreDoFn):
         yield delivery, EventOutcome.of_record(record)
 
     def _remove(self, event: BucketNotification, reason: str) -> AssetRecord:
-        removed = self._store.delete_asset(event.asset_id, reason)
+        store = self._store_of(event.uri)
+        removed = store.delete_asset(event.asset_id, reason)
         if removed is not None:
             return removed
         # Never indexed (or its upload event is still to come): a deleted record keeps it out.
         tombstone = AssetRecord(asset_id=event.asset_id, uri=event.uri, filename=event.filename,
                                 status=AssetStatus.DELETED, scene_count=0, generation=event.generation,
                                 run_id=self._run_id, error_message=reason)
-        self._store.put_status(tombstone)
+        store.put_status(tombstone)
         return tombstone

@@ -74,9 +74,24 @@ class StoreDoFn(beam.DoFn):
         self._store_config = store_config
         self._run_id = run_id
         self._store: SceneStore | None = None
+        self._routed: dict[str, SceneStore] = {}
 
     def setup(self) -> None:
         self._store = SceneStore(self._store_config)
+        self._routed = {}
+
+    def _store_of(self, uri: str) -> SceneStore:
+        """The store of the object at `uri`: its API index's collection (StoreConfig.for_object),
+        made on first use like the run's own, or the run's collection."""
+        config = self._store_config.for_object(uri)
+        if config is self._store_config:
+            return self._store
+        store = self._routed.get(config.collection)
+        if store is None:
+            store = SceneStore(config)
+            with_retries(lambda: store.ensure_collections_like(self._store))
+            self._routed[config.collection] = store
+        return store
 
 
 class MarkStatus(StoreDoFn):
@@ -89,7 +104,8 @@ class MarkStatus(StoreDoFn):
     def process(self, asset: MediaAsset) -> Iterator[MediaAsset]:
         record = status_record(asset, self._status, self._run_id)
         try:
-            with_retries(lambda: self._store.put_status(record))
+            store = self._store_of(asset.uri)
+            with_retries(lambda: store.put_status(record))
         except Exception as exc:  # status is bookkeeping: the final write reports store trouble
             log.warning("could not record status %s for %s: %s", self._status.value, asset.uri, exc)
         yield asset
@@ -106,37 +122,37 @@ class WriteToIndex(StoreDoFn):
     def process(self, analyzed: AnalyzedAsset) -> Iterator:
         asset = analyzed.asset
         try:
-            retired = with_retries(lambda: self._retired_meanwhile(asset))
+            store = self._store_of(asset.uri)
+            retired = with_retries(lambda: self._retired_meanwhile(store, asset))
             if retired is not None:
                 yield retired
                 return
             with timed("write"):
-                written = with_retries(lambda: self._store.write_scenes(analyzed))
+                written = with_retries(lambda: store.write_scenes(analyzed))
                 if TRANSCRIBER_MODEL_KEY in analyzed.models:  # this run transcribed: its segments replace any old
-                    with_retries(lambda: self._store.write_speech(analyzed))
-                with_retries(lambda: self._store.supersede(asset.uri, asset.asset_id, self._run_id,
-                                                           asset.generation))
+                    with_retries(lambda: store.write_speech(analyzed))
+                with_retries(lambda: store.supersede(asset.uri, asset.asset_id, self._run_id, asset.generation))
                 record = AssetRecord(
                     asset_id=asset.asset_id, uri=asset.uri, filename=asset.filename, media_type=asset.media_type,
                     status=AssetStatus.INDEXED, scene_count=written, size_bytes=asset.size_bytes,
                     duration_s=analyzed.probe.duration_s, generation=asset.generation, run_id=self._run_id,
                     error_message="; ".join(analyzed.probe.warnings) or None,
                 )
-                with_retries(lambda: self._store.put_status(record))
+                with_retries(lambda: store.put_status(record))
         except Exception as exc:
             yield beam.pvalue.TaggedOutput(FAILED_TAG, Failure.from_exception(
                 exc, uri=asset.uri, stage=FailureStage.WRITE, asset_id=asset.asset_id))
             return
         yield record
 
-    def _retired_meanwhile(self, asset: MediaAsset) -> AssetRecord | None:
-        current = self._store.get_status(asset.asset_id)
+    def _retired_meanwhile(self, store: SceneStore, asset: MediaAsset) -> AssetRecord | None:
+        current = store.get_status(asset.asset_id)
         if current is not None and current.status is AssetStatus.DELETED:
             return current
-        newer = self._store.newer_generation(asset.uri, asset.generation) if asset.generation else None
+        newer = store.newer_generation(asset.uri, asset.generation) if asset.generation else None
         if newer is None:
             return None
-        return self._store.retire(current or status_record(asset, AssetStatus.PROCESSING, self._run_id),
+        return store.retire(current or status_record(asset, AssetStatus.PROCESSING, self._run_id),
                                   f"replaced by generation {newer.generation} (asset {newer.asset_id})", self._run_id)
 
 
@@ -156,17 +172,18 @@ class RecordFailures(StoreDoFn):
         record = failure_record(failure, self._run_id)
         if record.asset_id:
             try:
-                previous = self._store.get_status(record.asset_id)
+                store = self._store_of(record.uri)
+                previous = store.get_status(record.asset_id)
                 if previous is not None:  # keep what admission learnt about the asset
                     record = record.model_copy(update={
                         "media_type": previous.media_type, "size_bytes": previous.size_bytes,
                         "generation": previous.generation})
-                with_retries(lambda: self._store.put_status(record))
+                with_retries(lambda: store.put_status(record))
                 if record.generation:
                     # A bucket object's failed new generation still replaces the older ones:
                     # the bucket no longer holds what their scenes show.
-                    with_retries(lambda: self._store.supersede(record.uri, record.asset_id, self._run_id,
-                                                               record.generation))
+                    with_retries(lambda: store.supersede(record.uri, record.asset_id, self._run_id,
+                                                         record.generation))
             except Exception as exc:
                 log.error("could not record the failure of %s in the store: %s", failure.uri, exc)
         yield record
@@ -179,7 +196,8 @@ class RecordStatus(StoreDoFn):
     def process(self, record: AssetRecord) -> Iterator[AssetRecord]:
         if record.asset_id:
             try:
-                with_retries(lambda: self._store.put_status(record.model_copy(update={"run_id": self._run_id})))
+                store = self._store_of(record.uri)
+                with_retries(lambda: store.put_status(record.model_copy(update={"run_id": self._run_id})))
             except Exception as exc:  # bookkeeping: the outcome still goes on
                 log.warning("could not record status %s for %s: %s", record.status.value, record.uri, exc)
         yield record

@@ -24,7 +24,9 @@ from sceneline.pipelines.cli.common import (
 )
 from sceneline.pipelines.cli.analyze import server_analysis_settings
 from sceneline.pipelines.cli.option_sets import ANALYZER_OPTIONS, INDEX_CHAIN_OPTIONS, LIMIT_OPTIONS, STORE_OPTIONS
+from sceneline.schemas.bucket_root import BucketRoot, is_bucket_uri
 from sceneline.schemas.limits import Limits
+from sceneline.transforms.io.gcp_env import require_cloud_credentials
 from sceneline.schemas.settings import (
     LOOPBACK_HOSTS,
     AnalysisSettings,
@@ -54,6 +56,7 @@ def serve(
     port: int = option(ServeSettings, "port"),
     api_key: List[str] = option(ServeSettings, "api_key"),
     home: str = option(ServeSettings, "home"),
+    media_root: Optional[str] = option(ServeSettings, "media_root"),
     index_workers: int = option(ServeSettings, "index_workers"),
     max_upload_bytes: int = option(ServeSettings, "max_upload_bytes"),
     multipart_chunk_bytes: int = option(ServeSettings, "multipart_chunk_bytes"),
@@ -72,16 +75,20 @@ def serve(
     if settings["qdrant_path"] == ":memory:":
         fail(UserError("serve needs an index its indexing processes can reach: a --qdrant-path folder or a "
                        "--qdrant-url"))
+    if is_bucket_uri(media_root):
+        run_guarded(BucketRoot.parse, media_root)  # a malformed root is a usage error, before anything starts
+        run_guarded(require_cloud_credentials, "serve --media-root gs://...")
     index_argv = settings_argv(settings, *INDEX_RUN_GROUPS) + split_beam_flags(None, beam_args)[1]
     analyzer = [settings[name] for _, name in ANALYZER_OPTIONS]
-    run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home,
+    run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home, media_root=media_root,
                 **{name: settings[name] for _, name in STORE_OPTIONS}, index_argv=index_argv,
                 index_workers=index_workers, max_upload_bytes=max_upload_bytes,
                 multipart_chunk_bytes=multipart_chunk_bytes, offline=settings["offline"],
                 **server_analysis_settings(*analyzer))
 
 
-def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_path: str | None,
+def run_server(*, host: str, port: int, api_keys: list[str], home: str, media_root: str | None,
+               qdrant_path: str | None,
                qdrant_url: str | None, qdrant_api_key: str | None, collection: str, index_argv: list[str],
                index_workers: int, max_upload_bytes: int, multipart_chunk_bytes: int, offline: bool,
                **analysis: Any) -> None:
@@ -99,7 +106,7 @@ def run_server(*, host: str, port: int, api_keys: list[str], home: str, qdrant_p
                                             collection),
         index_argv=tuple(index_argv), api_key_hashes=tuple(hash_key(k, salt) for k in api_keys), key_salt=salt,
         index_workers=index_workers or default_index_workers(), max_upload_bytes=max_upload_bytes,
-        multipart_chunk_bytes=multipart_chunk_bytes, offline=offline, **analysis)
+        multipart_chunk_bytes=multipart_chunk_bytes, offline=offline, media_location=media_root, **analysis)
     typer.echo(f"sceneline API at http://{host}:{port}/v1.3 (docs at /docs); Ctrl-C stops", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

@@ -37,6 +37,7 @@ from sceneline.schemas.settings import StreamSettings
 def stream(
     subscription: str = option(StreamSettings, "subscription", default=...),
     runner: str = option(StreamSettings, "runner"),
+    api_media_root: Optional[str] = option(StreamSettings, "api_media_root"),
     json_out: bool = typer.Option(False, "--json", help="Print each event's outcome as a JSON line."),
     verbose: bool = Verbose,
     beam_args: Optional[List[str]] = BeamArgs,
@@ -48,7 +49,7 @@ def stream(
     acknowledged once its outcome is recorded. Runs until Ctrl-C (locally); flags for Beam go
     with --beam-arg NAME=VALUE (e.g. --beam-arg lease_extension_s=30)."""
     configure_logging(verbose)
-    given = {**settings, "subscription": subscription, "runner": runner}
+    given = {**settings, "subscription": subscription, "runner": runner, "api_media_root": api_media_root}
     argv = [f"--runner={runner}"] + settings_argv(given, *INDEX_GROUPS, StreamSettings) \
         + split_beam_flags(None, beam_args)[1]
     run_guarded(stream_until_stopped, argv, as_json=json_out, label=subscription)

@@ -21,6 +21,7 @@ from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.deps import require_key_or_signature
 from sceneline.pipelines.server.errors import error_body, install_error_handlers
 from sceneline.pipelines.server.indexer import Indexer
+from sceneline.pipelines.server.media_roots import media_root_for
 from sceneline.pipelines.server.multipart import resume as resume_multipart_uploads
 from sceneline.pipelines.server.records import Records
 from sceneline.pipelines.server.routers import (
@@ -35,6 +36,7 @@ from sceneline.pipelines.server.routers import (
     videos,
 )
 from sceneline.pipelines.server.settings import API_PREFIX, ServerSettings
+from sceneline.pipelines.server.stream_follower import StreamFollower
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,9 @@ def own_store(settings: ServerSettings) -> Iterator[None]:
 def create_app(settings: ServerSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.media_root.mkdir(parents=True, exist_ok=True)
+        app.state.media.start()
         with own_store(settings):
-            resume_multipart_uploads(settings, records)
+            resume_multipart_uploads(settings, records, app.state.media)
             app.state.indexer.start()
             try:
                 yield
@@ -81,7 +83,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     records = Records(settings.home)
     app.state.settings = settings
     app.state.records = records
-    app.state.indexer = Indexer(settings, records)
+    app.state.media = media_root_for(settings)
+    # Uploads in a bucket are indexed by the stream pipeline; the server follows their status.
+    app.state.indexer = Indexer(settings, records) if app.state.media.indexed_by_server \
+        else StreamFollower(settings, records)
     app.state.metrics = health.ServerMetrics()
     install_error_handlers(app)
 

@@ -12,7 +12,8 @@ from fastapi import Request
 
 from sceneline.pipelines.server.auth import require_api_key
 from sceneline.pipelines.server.errors import ApiError, not_found
-from sceneline.pipelines.server.indexer import Indexer
+from sceneline.pipelines.server.indexer import Indexing
+from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.records import IndexRow, Records, VideoRow
 from sceneline.pipelines.server.settings import ServerSettings
 
@@ -25,8 +26,12 @@ def get_records(request: Request) -> Records:
     return request.app.state.records
 
 
-def get_indexer(request: Request) -> Indexer:
+def get_indexer(request: Request) -> Indexing:
     return request.app.state.indexer
+
+
+def get_media(request: Request) -> MediaRoot:
+    return request.app.state.media
 
 
 def existing_index(records: Records, index_id: str) -> IndexRow:
@@ -58,14 +63,19 @@ def presigned_url(request: Request, path: str, expires: Optional[int] = None) ->
 
 
 def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]) -> Optional[str]:
-    """The presigned URL of a scene's thumbnail, when this server wrote it (not to a gs:// prefix)."""
+    """The presigned URL of a scene's thumbnail, when it lies where this server serves thumbnails
+    from: its thumbnails folder, or .thumbnails/ in its bucket media root."""
     if not uri:
         return None
-    try:
-        relative = Path(uri).resolve().relative_to(settings.thumbnails.resolve())
-    except ValueError:
-        return None  # written elsewhere (a gs:// prefix): not served by this server
-    return media_url(request, f"/v1.3/media/thumbnails/{relative.as_posix()}")
+    if uri.startswith("gs://"):
+        root = settings.bucket_root
+        name = root.thumbnail_of(uri) if root is not None else None
+    else:
+        try:
+            name = Path(uri).resolve().relative_to(settings.thumbnails.resolve()).as_posix()
+        except ValueError:
+            name = None
+    return media_url(request, f"/v1.3/media/thumbnails/{name}") if name else None
 
 
 def sign(secret: bytes, path: str, expires: Optional[int] = None) -> str:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sceneline.pipelines.server.records import FAILED, INDEXING, PENDING, READY, Records, VideoRow, now_text
 from sceneline.pipelines.server.settings import ServerSettings
@@ -59,6 +59,20 @@ def system_metadata(row: VideoRow, scenes: list[dict[str, Any]], record) -> dict
             "width": first.get("width"), "height": first.get("height"), "size": row.size}
 
 
+class Indexing(Protocol):
+    """What the routers ask of indexing: Indexer (uploads on this machine, indexed here) or
+    StreamFollower (uploads in a bucket, indexed by the stream pipeline)."""
+
+    busy: int
+    queued: int
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def accept(self, row: VideoRow) -> None: ...
+
+
 class Indexer:
     def __init__(self, settings: ServerSettings, records: Records):
         self._settings = settings
@@ -88,6 +102,19 @@ class Indexer:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()  # a later start begins a fresh set of workers
+
+    def accept(self, row: VideoRow) -> None:
+        """Record a new upload and index it, unless the same bytes are indexed in its index
+        already: then it is a new video over the same scenes, ready at once."""
+        earlier = self._records.ready_with_content(row.index_id, row.sha256) if row.sha256 else None
+        if earlier is not None:
+            row.status, row.asset_id = READY, earlier.asset_id
+            self._records.add_video(row)
+            self._records.update_video(row.id, system_metadata={**earlier.system_metadata, "filename": row.filename},
+                                       indexed_at=row.created_at)
+            return
+        self._records.add_video(row)
+        self.submit(row.id)
 
     def submit(self, video_id: str) -> None:
         self._queue.put(video_id)

@@ -4,9 +4,9 @@ A session's chunks live in `<media root>/multipart/<upload id>/<n>`, each writte
 named part file, fsynced and renamed over `<n>` (so a re-sent chunk replaces the old copy in one
 step, and a dropped connection leaves only a part file that nothing refers to). The records
 (records.py) say which chunks arrived and which the client reported. When the last chunk is
-reported, the chunks are joined, streamed through the same `store_stream` a direct asset upload
-goes through (media check, hash, fsync and rename), into the asset's folder; the asset becomes
-`ready`, or `failed` with the reason. A server stopped mid-assembly assembles again on start.
+reported, the chunks are joined, streamed through the same checks a direct asset upload goes
+through (media check, hash, size) onto the media root (media_roots.py: the asset's folder, or a
+gs:// bucket); the asset becomes `ready`, or `failed` with the reason. A server stopped mid-assembly assembles again on start.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from sceneline.pipelines.server.records import (
     UploadRow,
 )
 from sceneline.pipelines.server.settings import UPLOAD_CHUNK_BYTES, ServerSettings
-from sceneline.pipelines.server.uploads import IterReader, store_stream
+from sceneline.pipelines.server.media_roots import MediaRoot
+from sceneline.pipelines.server.uploads import IterReader
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +208,10 @@ def joined(paths: list[Path]) -> IterReader:
     return IterReader(_pieces(paths))
 
 
-def assemble(settings: ServerSettings, records: Records, upload: UploadRow) -> None:
-    """Join a completed upload's chunks into its asset's file, checked as a direct upload is, and
-    settle the asset `ready` or `failed`; the chunks are removed after."""
+def assemble(settings: ServerSettings, records: Records, upload: UploadRow, media: MediaRoot) -> None:
+    """Join a completed upload's chunks into its asset's file on the media root (a folder, or a
+    gs:// bucket), checked as a direct upload is, and settle the asset `ready` or `failed`; the
+    chunks are removed after."""
     asset = records.asset(upload.asset_id)
     folder = chunk_folder(settings, upload.id)
     if asset is None or asset.status != PROCESSING:
@@ -217,8 +219,8 @@ def assemble(settings: ServerSettings, records: Records, upload: UploadRow) -> N
         return
     paths = [folder / str(i) for i in range(1, upload.total_chunks + 1)]
     try:
-        stored = store_stream(joined(paths), settings.media_root / "assets" / asset.id, upload.filename,
-                              settings.max_upload_bytes)
+        stored = media.save_asset(joined(paths), upload.filename, asset_id=asset.id,
+                                  max_bytes=settings.max_upload_bytes)
     except ApiError as exc:  # the same reasons a direct upload is refused for (not media, empty, too large)
         records.finish_asset(asset.id, FAILED, error=exc.message)
     except OSError as exc:
@@ -229,7 +231,7 @@ def assemble(settings: ServerSettings, records: Records, upload: UploadRow) -> N
             records.finish_asset(asset.id, FAILED, error=f"the joined file has {stored.size} bytes, "
                                                          f"not the announced {upload.total_size}")
         else:
-            records.finish_asset(asset.id, READY, path=str(stored.path), sha256=stored.sha256, size=stored.size)
+            records.finish_asset(asset.id, READY, path=stored.uri, sha256=stored.sha256, size=stored.size)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -239,7 +241,7 @@ _assembling: set[str] = set()
 _assembling_lock = threading.Lock()
 
 
-def assemble_in_background(settings: ServerSettings, records: Records, upload: UploadRow) -> None:
+def assemble_in_background(settings: ServerSettings, records: Records, upload: UploadRow, media: MediaRoot) -> None:
     """Assembly reads and writes the whole file: off the request, as TwelveLabs validates assets
     asynchronously (the client polls the asset until `ready`)."""
     with _assembling_lock:
@@ -249,7 +251,7 @@ def assemble_in_background(settings: ServerSettings, records: Records, upload: U
 
     def run() -> None:
         try:
-            assemble(settings, records, upload)
+            assemble(settings, records, upload, media)
         finally:
             with _assembling_lock:
                 _assembling.discard(upload.id)
@@ -257,7 +259,7 @@ def assemble_in_background(settings: ServerSettings, records: Records, upload: U
     threading.Thread(target=run, name=f"sceneline-assemble-{upload.id}", daemon=True).start()
 
 
-def resume(settings: ServerSettings, records: Records) -> None:
+def resume(settings: ServerSettings, records: Records, media: MediaRoot) -> None:
     """On start: settle sessions that expired while the server was down, and assemble again any
     completed upload whose asset is still `processing` (the server stopped mid-assembly)."""
     expire_stale(settings, records)
@@ -265,7 +267,7 @@ def resume(settings: ServerSettings, records: Records) -> None:
         asset = records.asset(upload.asset_id)
         if asset is not None and asset.status == PROCESSING:
             log.info("assembling upload %s (%s) again", upload.id, upload.filename)
-            assemble_in_background(settings, records, upload)
+            assemble_in_background(settings, records, upload, media)
 
 
 def expire_stale(settings: ServerSettings, records: Records) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sceneline.pipelines.analysis import AnalysisSettings
+from sceneline.schemas.bucket_root import BucketRoot, is_bucket_uri
+from sceneline.schemas.qdrant_layout import index_collection
 from sceneline.schemas.settings import ServeSettings
 from sceneline.transforms.models.generation import GeneratorConfig
 from sceneline.transforms.store.scene_store import StoreConfig
@@ -31,6 +33,8 @@ class ServerSettings:
 
     home:            the server's folder: its records (sqlite), uploads (media/), thumbnails,
                      dead letters and run outcomes.
+    media_location:  --media-root: a folder (None: home/media), whose uploads this server indexes,
+                     or gs://BUCKET/PREFIX, whose uploads `sceneline stream --api-media-root` indexes.
     store:           the index store; each API index is a collection named `<collection>-<index id>`.
     index_argv:      `sceneline index` options every indexing run gets (models, limits, detector).
     api_key_hashes:  hashed API keys (see auth.py); empty: no key needed (loopback only).
@@ -47,9 +51,18 @@ class ServerSettings:
     offline: bool = False  # never reach for a model hub (queries use the index's models)
     analyzer: GeneratorConfig = field(default_factory=GeneratorConfig)  # analyze, summarize, gist (issue 14)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    media_location: str | None = None
+
+    @property
+    def bucket_root(self) -> BucketRoot | None:
+        """The gs:// media root, when uploads go to a bucket (the stream pipeline indexes them)."""
+        return BucketRoot.parse(self.media_location) if is_bucket_uri(self.media_location) else None
 
     @property
     def media_root(self) -> Path:
+        """The local folder uploads go to (without a bucket root)."""
+        if self.media_location and not is_bucket_uri(self.media_location):
+            return Path(self.media_location)
         return self.home / "media"
 
     @property
@@ -62,7 +75,7 @@ class ServerSettings:
         return self.home / "thumbnails"
 
     def collection_for(self, index_id: str) -> str:
-        return f"{self.store.collection}-{index_id}"
+        return index_collection(self.store.collection, index_id)
 
     def store_for(self, index_id: str) -> StoreConfig:
         return StoreConfig(path=self.store.path, url=self.store.url, api_key=self.store.api_key,

@@ -6,13 +6,14 @@ leaves only a part file that no record refers to, and a recorded task always has
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 from urllib.parse import unquote, urlparse
 
 from sceneline.pipelines.server.errors import ApiError
@@ -59,40 +60,74 @@ class Stored:
     sha256: str
 
 
+@dataclass(frozen=True)
+class SavedMedia:
+    """An upload kept on the media root (media_roots.py)."""
+
+    uri: str  # a local path, or gs://BUCKET/NAME
+    filename: str
+    size: int
+    sha256: str
+    # A bucket object's asset id (schemas/ids.asset_id_for_object of its generation), known at once;
+    # a local file's comes from its indexing run.
+    asset_id: str | None = None
+
+
+class CheckedUpload:
+    """The chunks of an upload as they are read: the head sniffed (non-media is a 400), the size
+    bounded (a 413 past `max_bytes`), the bytes hashed. Iterate it to copy the upload anywhere."""
+
+    def __init__(self, source: BinaryIO, max_bytes: int):
+        self._source = source
+        self._max_bytes = max_bytes
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def __iter__(self) -> Iterator[bytes]:
+        head = self._source.read(SNIFF_BYTES)
+        if not head:
+            raise ApiError(400, "the video file is empty")
+        sniffed = sniff_bytes(head)
+        if not sniffed.is_media:
+            raise ApiError(400, f"the file is not a video or image (it looks like {sniffed.format})",
+                           code="video_file_invalid")
+        chunk = head
+        while chunk:
+            self.size += len(chunk)
+            if self.size > self._max_bytes:
+                raise ApiError(413, f"the file is larger than this server's limit of {self._max_bytes} bytes")
+            self._digest.update(chunk)
+            yield chunk
+            chunk = self._source.read(UPLOAD_CHUNK_BYTES)
+
+
 def store_stream(source: BinaryIO, folder: Path, filename: str, max_bytes: int) -> Stored:
     """Copy a stream to `folder/filename` in chunks, hashing as it goes; refuse non-media."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / filename
     part = folder / f".{filename}.part"
-    digest, size = hashlib.sha256(), 0
+    upload = CheckedUpload(source, max_bytes)
     try:
         with open(part, "wb") as out:
-            head = source.read(SNIFF_BYTES)
-            if not head:
-                raise ApiError(400, "the video file is empty")
-            sniffed = sniff_bytes(head)
-            if not sniffed.is_media:
-                raise ApiError(400, f"the file is not a video or image (it looks like {sniffed.format})",
-                               code="video_file_invalid")
-            chunk = head
-            while chunk:
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ApiError(413, f"the file is larger than this server's limit of {max_bytes} bytes")
-                digest.update(chunk)
+            for chunk in upload:
                 out.write(chunk)
-                chunk = source.read(UPLOAD_CHUNK_BYTES)
             out.flush()
             os.fsync(out.fileno())
         os.replace(part, final)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    return Stored(final, size, digest.hexdigest())
+    return Stored(final, upload.size, upload.sha256)
 
 
-def fetch_url(url: str, folder: Path, max_bytes: int) -> Stored:
-    """Download a `video_url` (http or https) in chunks onto the media root."""
+@contextlib.contextmanager
+def read_url(url: str) -> Iterator[tuple[BinaryIO, str]]:
+    """The body of a `video_url` (http or https) as a stream read in chunks, with a safe file
+    name from the URL's path; a URL that cannot be read is a 400 saying why."""
     import httpx
 
     parsed = urlparse(url)
@@ -103,9 +138,15 @@ def fetch_url(url: str, folder: Path, max_bytes: int) -> Stored:
         with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
             if response.status_code >= 400:
                 raise ApiError(400, f"video_url answered HTTP {response.status_code}")
-            return store_stream(IterReader(response.iter_bytes(UPLOAD_CHUNK_BYTES)), folder, name, max_bytes)
+            yield IterReader(response.iter_bytes(UPLOAD_CHUNK_BYTES)), name
     except httpx.HTTPError as exc:
         raise ApiError(400, f"video_url could not be read: {exc}") from exc
+
+
+def fetch_url(url: str, folder: Path, max_bytes: int) -> Stored:
+    """Download a `video_url` (http or https) in chunks onto the media root."""
+    with read_url(url) as (body, name):
+        return store_stream(body, folder, name, max_bytes)
 
 
 class IterReader:

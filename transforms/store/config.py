@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
+from sceneline.schemas.bucket_root import BucketRoot
 from sceneline.schemas.failures import UserError
 from sceneline.schemas.settings import StoreSettings
-from sceneline.schemas.qdrant_layout import CollectionNames
+from sceneline.schemas.qdrant_layout import CollectionNames, index_collection
 
 DEFAULT_COLLECTION = StoreSettings.default("collection")
 DEFAULT_LOCAL_PATH = ".sceneline/qdrant"
@@ -22,12 +24,16 @@ class StoreConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """Where the index lives. Exactly one of path (a folder or ":memory:") and url."""
+    """Where the index lives. Exactly one of path (a folder or ":memory:") and url.
+
+    index_root: a `sceneline serve` media root (--api_media_root): an object under ROOT/INDEX/
+    belongs to that API index, whose collection is `<collection>-<INDEX>` (for_object)."""
 
     path: str | None = None
     url: str | None = None
     api_key: str | None = None
     collection: str = DEFAULT_COLLECTION
+    index_root: BucketRoot | None = None
 
     def __post_init__(self) -> None:
         if bool(self.path) == bool(self.url):
@@ -40,6 +46,14 @@ class StoreConfig:
     @property
     def in_memory(self) -> bool:
         return self.path == MEMORY
+
+    def for_object(self, uri: str) -> "StoreConfig":
+        """Where the records and scenes of the object at `uri` go: its API index's collection when
+        it lies in an index folder of `index_root`, else this config's collection."""
+        index_id = self.index_root.index_of(uri) if self.index_root is not None else None
+        if index_id is None:
+            return self
+        return dataclasses.replace(self, collection=index_collection(self.collection, index_id), index_root=None)
 
     def describe(self) -> str:
         return self.url or ("in-memory store" if self.in_memory else f"local index at {self.path}")

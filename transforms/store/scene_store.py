@@ -79,6 +79,11 @@ class SceneStore:
                 vectors=text, payload_indexes=dict(SPEECH_PAYLOAD_INDEXES),
                 metadata={"models": {k: v for k, v in models_used.items() if k == TEXT_VECTOR}}))
 
+    def ensure_collections_like(self, model: "SceneStore") -> None:
+        """Create the collections with `model`'s vectors and models (or check that they fit them)."""
+        info = model.index_info()
+        self.ensure_collections(dict(info.get("vector_dims", {})), dict(info.get("models", {})))
+
     def _check_compatible(self, vector_dims: dict[str, int], models_used: dict[str, str]) -> None:
         spec = self.backend.collection_spec(self.names.scenes)
         existing = spec.vectors if spec else {}

@@ -2,7 +2,6 @@
 POST /indexes/{id}/indexed-assets; user metadata PUT/PATCH/DELETE."""
 
 # No `from __future__ import annotations`: FastAPI reads the annotations as objects.
-import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -13,17 +12,19 @@ from sceneline.pipelines.server.deps import (
     check_metadata_values,
     existing_index,
     get_indexer,
+    get_media,
     get_records,
     get_settings,
     only_fields,
     parse_json_object,
 )
 from sceneline.pipelines.server.errors import ApiError, not_found
-from sceneline.pipelines.server.indexer import Indexer
+from sceneline.pipelines.server.indexer import Indexing
+from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.models import Answer, MetadataValue, PageInfo, Strict, page_info, paged
 from sceneline.pipelines.server.records import PENDING, PROCESSING, READY, AssetRow, Records, VideoRow, new_id
 from sceneline.pipelines.server.settings import ServerSettings
-from sceneline.pipelines.server.uploads import fetch_url, safe_filename, store_stream
+from sceneline.pipelines.server.uploads import SavedMedia, read_url, safe_filename
 
 router = APIRouter(tags=["assets"])
 ASSET_FIELDS = ("method", "file", "url", "filename", "enable_hls", "enable_thumbnail", "user_metadata")
@@ -87,7 +88,8 @@ async def _asset_fields(request: Request) -> None:
 def create_asset(method: str = Form(...), file: Optional[UploadFile] = File(None), url: Optional[str] = Form(None),
                  filename: Optional[str] = Form(None), user_metadata: Optional[str] = Form(None),
                  enable_hls: Optional[bool] = Form(None), enable_thumbnail: Optional[bool] = Form(None),
-                 records: Records = Depends(get_records), settings: ServerSettings = Depends(get_settings)) -> Asset:
+                 records: Records = Depends(get_records), settings: ServerSettings = Depends(get_settings),
+                 media: MediaRoot = Depends(get_media)) -> Asset:
     if method not in ("direct", "url"):
         raise ApiError(400, f"method must be direct or url (large files: POST /assets/multipart-uploads), "
                             f"not {method!r}")
@@ -97,15 +99,14 @@ def create_asset(method: str = Form(...), file: Optional[UploadFile] = File(None
         raise ApiError(400, "method=url needs a url", code="parameter_not_provided")
     metadata = check_metadata_values(parse_json_object(user_metadata, "user_metadata") or {})
     asset_id = new_id()
-    folder = settings.media_root / "assets" / asset_id
     if method == "direct":
-        stored = store_stream(file.file, folder, safe_filename(filename or file.filename, "asset"),
-                              settings.max_upload_bytes)
+        saved = media.save_asset(file.file, safe_filename(filename or file.filename, "asset"), asset_id=asset_id,
+                                 max_bytes=settings.max_upload_bytes)
     else:
-        stored = fetch_url(url, folder, settings.max_upload_bytes)
-    row = records.add_asset(AssetRow(id=asset_id, method=method, status=READY, filename=stored.path.name,
-                                     path=str(stored.path), sha256=stored.sha256, size=stored.size,
-                                     user_metadata=metadata))
+        with read_url(url) as (body, name):
+            saved = media.save_asset(body, name, asset_id=asset_id, max_bytes=settings.max_upload_bytes)
+    row = records.add_asset(AssetRow(id=asset_id, method=method, status=READY, filename=saved.filename,
+                                     path=saved.uri, sha256=saved.sha256, size=saved.size, user_metadata=metadata))
     return asset_view(row)
 
 
@@ -129,7 +130,7 @@ def retrieve_asset(asset_id: str, records: Records = Depends(get_records)) -> As
 
 @router.delete("/assets/{asset_id}", status_code=204, response_class=Response)
 def delete_asset(asset_id: str, records: Records = Depends(get_records),
-                 settings: ServerSettings = Depends(get_settings)) -> Response:
+                 media: MediaRoot = Depends(get_media)) -> Response:
     row = existing_asset(records, asset_id)
     if row.status == PROCESSING:
         raise ApiError(409, f"asset {asset_id} is still being uploaded (multipart); delete it once it is ready or "
@@ -137,7 +138,7 @@ def delete_asset(asset_id: str, records: Records = Depends(get_records),
     if any(v.path == row.path for v in records.videos()):
         raise ApiError(409, f"asset {asset_id} is indexed; delete its indexed assets first", code="asset_in_use")
     records.delete_asset(asset_id)
-    shutil.rmtree(Path(row.path).parent, ignore_errors=True)
+    media.remove_asset(row.path)
     return Response(status_code=204)
 
 
@@ -165,7 +166,8 @@ def delete_asset_metadata(asset_id: str, records: Records = Depends(get_records)
 
 @router.post("/indexes/{index_id}/indexed-assets", status_code=202, response_model=IndexedAssetCreated)
 def index_asset(index_id: str, body: IndexAssetRequest, records: Records = Depends(get_records),
-                indexer: Indexer = Depends(get_indexer)) -> IndexedAssetCreated:
+                media: MediaRoot = Depends(get_media),
+                indexer: Indexing = Depends(get_indexer)) -> IndexedAssetCreated:
     """Index an uploaded asset: a new video of the index (its id is also the task's)."""
     existing_index(records, index_id)
     asset = existing_asset(records, body.asset_id)
@@ -174,15 +176,9 @@ def index_asset(index_id: str, body: IndexAssetRequest, records: Records = Depen
                        + (f" ({asset.error})" if asset.error else ""), code="asset_not_ready")
     metadata = {**asset.user_metadata, **check_metadata_values(body.user_metadata or {})}
     video_id = new_id()
-    row = VideoRow(id=video_id, task_id=video_id, index_id=index_id, status=PENDING, filename=asset.filename,
-                   path=asset.path, sha256=asset.sha256, size=asset.size, user_metadata=metadata)
-    earlier = records.ready_with_content(index_id, asset.sha256)
-    if earlier is not None:  # the same bytes are indexed here already: reuse the analysis
-        row.status, row.asset_id = READY, earlier.asset_id
-        records.add_video(row)
-        records.update_video(video_id, system_metadata={**earlier.system_metadata, "filename": row.filename},
-                             indexed_at=row.created_at)
-    else:
-        records.add_video(row)
-        indexer.submit(video_id)
+    placed = media.add_to_index(SavedMedia(uri=asset.path, filename=asset.filename, size=asset.size,
+                                           sha256=asset.sha256), index_id=index_id, video_id=video_id)
+    indexer.accept(VideoRow(id=video_id, task_id=video_id, index_id=index_id, status=PENDING, filename=asset.filename,
+                            path=placed.uri, sha256=asset.sha256, asset_id=placed.asset_id, size=asset.size,
+                            user_metadata=metadata))
     return IndexedAssetCreated(id=video_id, asset_id=asset.id)

@@ -5,8 +5,9 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from sceneline.pipelines.server.deps import existing_index, get_records, get_settings
+from sceneline.pipelines.server.deps import existing_index, get_media, get_records, get_settings
 from sceneline.pipelines.server.errors import ApiError
+from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.models import Created, Index, IndexCreate, IndexList, IndexUpdate, page_info, paged
 from sceneline.pipelines.server.records import READY, IndexRow, Records
 from sceneline.pipelines.server.settings import ServerSettings
@@ -66,11 +67,13 @@ def update_index(index_id: str, body: IndexUpdate, records: Records = Depends(ge
 
 @router.delete("/indexes/{index_id}", status_code=204, response_class=Response)
 def delete_index(index_id: str, records: Records = Depends(get_records),
-                 settings: ServerSettings = Depends(get_settings)) -> Response:
+                 settings: ServerSettings = Depends(get_settings), media: MediaRoot = Depends(get_media)) -> Response:
     existing_index(records, index_id)
     store = SceneStore(settings.store_for(index_id))
-    assets = {v.asset_id for v in records.videos(index_id) if v.asset_id}
+    videos = records.videos(index_id)
     records.delete_index(index_id)  # first: search stops seeing the videos at once
-    for asset_id in assets:
+    for asset_id in {v.asset_id for v in videos if v.asset_id}:
         store.delete_asset(asset_id, reason=f"index {index_id} deleted")
+    for video in videos:  # and their files (an indexed asset's own file stays with the asset)
+        media.remove_video(video.path)
     return Response(status_code=204)

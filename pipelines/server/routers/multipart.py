@@ -20,12 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from sceneline.pipelines.server import multipart
 from sceneline.pipelines.server.deps import (
     check_metadata_values,
+    get_media,
     get_records,
     get_settings,
     presigned_url,
     require_live_signature,
 )
 from sceneline.pipelines.server.errors import ApiError
+from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.models import Answer, MetadataValue, PageInfo, Strict, page_info, paged
 from sceneline.pipelines.server.records import (
     ACTIVE,
@@ -236,7 +238,8 @@ def get_upload_status(upload_id: str, page: int = Query(1, ge=1), page_limit: in
 
 @router.post(UPLOADS + "/{upload_id}", response_model=ChunksReported)
 def report_chunk_batch(upload_id: str, body: ChunkReport, request: Request, records: Records = Depends(get_records),
-                       settings: ServerSettings = Depends(get_settings)) -> ChunksReported:
+                       settings: ServerSettings = Depends(get_settings),
+                       media: MediaRoot = Depends(get_media)) -> ChunksReported:
     """Chunks the client sent (each with the ETag its PUT answered); the last one completes the
     upload, and the asset is assembled and checked in the background (poll it until `ready`)."""
     upload = multipart.existing_upload(records, upload_id)
@@ -246,7 +249,7 @@ def report_chunk_batch(upload_id: str, body: ChunkReport, request: Request, reco
     processed, total, completes = multipart.report_chunks(
         records, upload.id, [(c.chunk_index, c.chunk_size, c.proof) for c in body.completed_chunks])
     if completes:
-        multipart.assemble_in_background(settings, records, upload)
+        multipart.assemble_in_background(settings, records, upload, media)
     return ChunksReported(url=asset_url(request, upload) if total == upload.total_chunks else None,
                           asset_id=upload.asset_id, processed_chunks=processed,
                           duplicate_chunks=len(body.completed_chunks) - processed, total_completed=total)

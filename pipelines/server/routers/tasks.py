@@ -9,6 +9,7 @@ from sceneline.pipelines.server.deps import (
     check_metadata_values,
     existing_index,
     get_indexer,
+    get_media,
     get_records,
     get_settings,
     media_url,
@@ -16,11 +17,12 @@ from sceneline.pipelines.server.deps import (
     parse_json_object,
 )
 from sceneline.pipelines.server.errors import ApiError, not_found
-from sceneline.pipelines.server.indexer import Indexer
+from sceneline.pipelines.server.indexer import Indexing
+from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.models import Hls, Task, TaskCreated, TaskList, TaskSystemMetadata, page_info, paged
 from sceneline.pipelines.server.records import PENDING, READY, Records, VideoRow, new_id
 from sceneline.pipelines.server.settings import ServerSettings
-from sceneline.pipelines.server.uploads import fetch_url, safe_filename, store_stream
+from sceneline.pipelines.server.uploads import read_url, safe_filename
 
 router = APIRouter(tags=["tasks"])
 
@@ -45,31 +47,22 @@ async def _task_fields(request: Request) -> None:
 def create_task(request: Request, index_id: str = Form(...), video_file: Optional[UploadFile] = File(None),
                 video_url: Optional[str] = Form(None), enable_video_stream: Optional[bool] = Form(None),
                 user_metadata: Optional[str] = Form(None), records: Records = Depends(get_records),
-                settings: ServerSettings = Depends(get_settings),
-                indexer: Indexer = Depends(get_indexer)) -> TaskCreated:
+                settings: ServerSettings = Depends(get_settings), media: MediaRoot = Depends(get_media),
+                indexer: Indexing = Depends(get_indexer)) -> TaskCreated:
     existing_index(records, index_id)
     if (video_file is None) == (not video_url):
         raise ApiError(400, "give exactly one of video_file and video_url", code="parameter_not_provided")
     metadata = check_metadata_values(parse_json_object(user_metadata, "user_metadata") or {})
     task_id, video_id = new_id(), new_id()
-    folder = settings.media_root / video_id
+    place = {"index_id": index_id, "task_id": task_id, "video_id": video_id, "max_bytes": settings.max_upload_bytes}
     if video_file is not None:
-        name = safe_filename(video_file.filename, fallback="video")
-        stored = store_stream(video_file.file, folder, name, settings.max_upload_bytes)
+        saved = media.save_video(video_file.file, safe_filename(video_file.filename, fallback="video"), **place)
     else:
-        stored = fetch_url(video_url, folder, settings.max_upload_bytes)
-    row = VideoRow(id=video_id, task_id=task_id, index_id=index_id, status=PENDING, filename=stored.path.name,
-                   path=str(stored.path), sha256=stored.sha256, size=stored.size, user_metadata=metadata)
-    earlier = records.ready_with_content(index_id, stored.sha256)
-    if earlier is not None:
-        # The same bytes are indexed here already: a new video over the same scenes, no new analysis.
-        row.status, row.asset_id = READY, earlier.asset_id
-        records.add_video(row)
-        records.update_video(video_id, system_metadata={**earlier.system_metadata, "filename": row.filename},
-                             indexed_at=row.created_at)
-    else:
-        records.add_video(row)
-        indexer.submit(video_id)
+        with read_url(video_url) as (body, name):
+            saved = media.save_video(body, name, **place)
+    indexer.accept(VideoRow(id=video_id, task_id=task_id, index_id=index_id, status=PENDING, filename=saved.filename,
+                            path=saved.uri, sha256=saved.sha256, asset_id=saved.asset_id, size=saved.size,
+                            user_metadata=metadata))
     return TaskCreated(id=task_id, video_id=video_id)
 
 
@@ -108,11 +101,11 @@ def retrieve_task(task_id: str, request: Request, records: Records = Depends(get
 
 @router.delete("/tasks/{task_id}", status_code=204, response_class=Response)
 def delete_task(task_id: str, records: Records = Depends(get_records),
-                settings: ServerSettings = Depends(get_settings)) -> Response:
+                settings: ServerSettings = Depends(get_settings), media: MediaRoot = Depends(get_media)) -> Response:
     from sceneline.pipelines.server.routers.videos import remove_video
 
     row = records.task(task_id)
     if row is None:
         raise not_found("task", task_id)
-    remove_video(row, records, settings)
+    remove_video(row, records, settings, media)
     return Response(status_code=204)

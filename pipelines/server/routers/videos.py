@@ -2,8 +2,6 @@
 videos of an index, with system and user metadata; update metadata; delete."""
 
 # No `from __future__ import annotations`: FastAPI reads the annotations as objects.
-import shutil
-from pathlib import Path
 from typing import Any, List, Literal, Optional
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,12 +10,14 @@ from sceneline.pipelines.server.deps import (
     check_metadata_values,
     existing_index,
     existing_video,
+    get_media,
     get_records,
     get_settings,
     media_url,
     thumbnail_url,
 )
 from sceneline.pipelines.server.errors import ApiError
+from sceneline.pipelines.server.media_roots import MediaRoot
 from sceneline.pipelines.server.models import (
     Hls,
     IndexedAsset,
@@ -65,15 +65,13 @@ def scene_items(row: VideoRow, request: Request, settings: ServerSettings) -> li
             for p in payloads]
 
 
-def remove_video(row: VideoRow, records: Records, settings: ServerSettings) -> None:
+def remove_video(row: VideoRow, records: Records, settings: ServerSettings, media: MediaRoot) -> None:
     """Delete a video: search stops returning it at once (its row goes first); its scenes go
     when no other upload of the same bytes in the index still uses them."""
     records.delete_video(row.id)
     if row.asset_id and records.live_users_of(row.index_id, row.asset_id) == 0:
         SceneStore(settings.store_for(row.index_id)).delete_asset(row.asset_id, reason=f"video {row.id} deleted")
-    folder = Path(row.path).parent
-    if folder.parent == settings.media_root:
-        shutil.rmtree(folder, ignore_errors=True)
+    media.remove_video(row.path)
 
 
 def _numeric_filters(request: Request) -> dict[str, tuple[Optional[float], Optional[float]]]:
@@ -182,6 +180,6 @@ for prefix in ("indexed-assets", "videos"):
     @router.delete(f"/indexes/{{index_id}}/{prefix}/{{video_id}}", status_code=204, response_class=Response,
                    deprecated=deprecated, name=f"delete_{prefix}")
     def _delete(index_id: str, video_id: str, records: Records = Depends(get_records),
-                settings: ServerSettings = Depends(get_settings)) -> Response:
-        remove_video(existing_video(records, index_id, video_id), records, settings)
+                settings: ServerSettings = Depends(get_settings), media: MediaRoot = Depends(get_media)) -> Response:
+        remove_video(existing_video(records, index_id, video_id), records, settings, media)
         return Response(status_code=204)
