@@ -11,6 +11,7 @@ carry, so identical uploads share one analysis.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import uuid
@@ -156,6 +157,9 @@ class ChunkRow:
     updated_at: str
 
 
+_WRITES_VIDEOS = re.compile(r"\s*(INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+videos\b", re.IGNORECASE)
+
+
 class Records:
     """Thread-safe access to the records file (one connection, one lock)."""
 
@@ -165,8 +169,9 @@ class Records:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._connection()
-        # Every write counts; what is read per search (an index's ready videos) is kept until the
-        # next write, so a search over 10,000 videos does not read and parse them all again.
+        # Writes to the videos table are counted; what a search reads of it (an index's ready
+        # videos) is kept until the next such write, so a search over 10,000 videos does not read
+        # and parse them all again (a search's own page token is not such a write).
         self._writes = 0
         self._ready_cache: dict[str, tuple[int, list[VideoRow], set[str]]] = {}
 
@@ -194,7 +199,8 @@ class Records:
 
     def _run(self, sql: str, args: tuple = ()) -> int:
         with self._lock:
-            self._writes += 1
+            if _WRITES_VIDEOS.match(sql):
+                self._writes += 1
             return self._connection().execute(sql, args).rowcount
 
     # ---- indexes ---------------------------------------------------------------------------
