@@ -55,7 +55,7 @@ class TranscriberConfig:
     device: str = "cpu"
     cpu_threads: int = 0  # 0: one per core
     chunk_s: float = DEFAULT_CHUNK_S
-    beam_size: int = 5
+    beam_size: int = 2  # measured (benchmarks/reports/speech.md): WER 0.084 at 23x realtime; 5 gave 0.075 at 11x
 
 
 @dataclass(frozen=True)
