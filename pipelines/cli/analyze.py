@@ -19,7 +19,7 @@ from sceneline.pipelines.cli.common import (
     run_guarded,
     with_options,
 )
-from sceneline.pipelines.cli.option_sets import ANALYZE_OPTIONS, ANALYZER_OPTIONS
+from sceneline.pipelines.cli.option_sets import ANALYZE_OPTIONS
 from sceneline.pipelines.cli.query import open_store
 from sceneline.schemas.settings import StoreSettings
 
@@ -42,24 +42,25 @@ def _analyzer_factory(settings: dict[str, Any], *, no_cache: bool) -> Callable[[
         from sceneline.transforms.models.generation import load_generator
 
         store = open_store(StoreSettings.pick(settings))
-        config = server_analysis_settings(*(settings[name] for _, name in ANALYZER_OPTIONS))
+        config = server_analysis_settings(settings)
         generator = load_generator(config["analyzer"])
         cache = None if no_cache else AnswerCache(cache_path_for(store.config))
         return Analyzer(store, generator, config["analysis"], cache)
     return build
 
 
-def server_analysis_settings(analyzer: str, url: str | None, api_key: str | None, concurrency: int, timeout: float,
-                             context_tokens: int, keyframes: int) -> dict[str, Any]:
-    """The analyzer flags (ANALYZER_OPTIONS, in order) as the analyzer's config and the analysis
+def server_analysis_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The analyzer options (ANALYZER_OPTIONS, by name) as the analyzer's config and the analysis
     settings (ServerSettings' fields of the same names)."""
     from sceneline.pipelines.analysis import AnalysisSettings
     from sceneline.transforms.models.caption_spec import EndpointSettings
     from sceneline.transforms.models.generation import GeneratorConfig
 
-    return {"analyzer": GeneratorConfig(analyzer, EndpointSettings(base_url=url or "", api_key=api_key,
-                                                                   concurrency=concurrency, timeout_s=timeout)),
-            "analysis": AnalysisSettings(context_tokens, keyframes, concurrency)}
+    endpoint = EndpointSettings(base_url=settings["analyzer_url"] or "", api_key=settings["analyzer_api_key"],
+                                concurrency=settings["analyzer_concurrency"], timeout_s=settings["analyzer_timeout"])
+    return {"analyzer": GeneratorConfig(settings["analyzer"], endpoint),
+            "analysis": AnalysisSettings(settings["context_tokens"], settings["keyframes"],
+                                         settings["analyzer_concurrency"])}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -79,12 +79,11 @@ def serve(
         run_guarded(BucketRoot.parse, media_root)  # a malformed root is a usage error, before anything starts
         run_guarded(require_cloud_credentials, "serve --media-root gs://...")
     index_argv = settings_argv(settings, *INDEX_RUN_GROUPS) + split_beam_flags(None, beam_args)[1]
-    analyzer = [settings[name] for _, name in ANALYZER_OPTIONS]
     run_guarded(run_server, host=host, port=port, api_keys=api_key, home=home, media_root=media_root,
                 **{name: settings[name] for _, name in STORE_OPTIONS}, index_argv=index_argv,
                 index_workers=index_workers, max_upload_bytes=max_upload_bytes,
                 multipart_chunk_bytes=multipart_chunk_bytes, offline=settings["offline"],
-                **server_analysis_settings(*analyzer))
+                **server_analysis_settings(settings))
 
 
 def run_server(*, host: str, port: int, api_keys: list[str], home: str, media_root: str | None,

@@ -11,7 +11,6 @@ carry, so identical uploads share one analysis.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import uuid
@@ -157,9 +156,6 @@ class ChunkRow:
     updated_at: str
 
 
-_WRITES_VIDEOS = re.compile(r"\s*(INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+videos\b", re.IGNORECASE)
-
-
 class Records:
     """Thread-safe access to the records file (one connection, one lock)."""
 
@@ -169,8 +165,8 @@ class Records:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._connection()
-        # Writes to the videos table are counted; what a search reads of it (an index's ready
-        # videos) is kept until the next such write, so a search over 10,000 videos does not read
+        # Writes to the videos table (`changes_videos`) are counted; what a search reads of it (an
+        # index's ready videos) is kept until the next such write, so a search over 10,000 videos does not read
         # and parse them all again (a search's own page token is not such a write).
         self._writes = 0
         self._ready_cache: dict[str, tuple[int, list[VideoRow], set[str]]] = {}
@@ -197,9 +193,9 @@ class Records:
         with self._lock:
             return self._connection().execute(sql, args).fetchall()
 
-    def _run(self, sql: str, args: tuple = ()) -> int:
+    def _run(self, sql: str, args: tuple = (), *, changes_videos: bool = False) -> int:
         with self._lock:
-            if _WRITES_VIDEOS.match(sql):
+            if changes_videos:
                 self._writes += 1
             return self._connection().execute(sql, args).rowcount
 
@@ -227,7 +223,8 @@ class Records:
 
     def delete_index(self, index_id: str) -> None:
         self._run("UPDATE indexes SET deleted=1, updated_at=? WHERE id=?", (now_text(), index_id))
-        self._run("UPDATE videos SET deleted=1, updated_at=? WHERE index_id=?", (now_text(), index_id))
+        self._run("UPDATE videos SET deleted=1, updated_at=? WHERE index_id=?", (now_text(), index_id),
+                  changes_videos=True)
 
     # ---- videos (tasks) --------------------------------------------------------------------
     def add_video(self, row: VideoRow) -> VideoRow:
@@ -235,7 +232,8 @@ class Records:
         self._run("INSERT INTO videos (id, task_id, index_id, status, filename, path, sha256, asset_id, size, "
                   "user_metadata, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                   (row.id, row.task_id, row.index_id, row.status, row.filename, row.path, row.sha256,
-                   row.asset_id, row.size, json.dumps(row.user_metadata), row.created_at, row.updated_at))
+                   row.asset_id, row.size, json.dumps(row.user_metadata), row.created_at, row.updated_at),
+                  changes_videos=True)
         return row
 
     def update_video(self, video_id: str, **fields: Any) -> None:
@@ -244,7 +242,7 @@ class Records:
             if key in fields:
                 fields[key] = json.dumps(fields[key])
         names = ", ".join(f"{k}=?" for k in fields)
-        self._run(f"UPDATE videos SET {names} WHERE id=?", (*fields.values(), video_id))
+        self._run(f"UPDATE videos SET {names} WHERE id=?", (*fields.values(), video_id), changes_videos=True)
 
     def video(self, video_id: str) -> VideoRow | None:
         found = self._rows("SELECT * FROM videos WHERE id=? AND deleted=0", (video_id,))
