@@ -8,8 +8,17 @@ from pydantic import ValidationError
 
 from sceneline.pipelines.filters import FIELDS
 from sceneline.schemas import AnalyzedAsset, MediaAsset, MediaType, ProbeInfo, Scene
-from sceneline.schemas.payload import FILTER_FIELDS, SCENE_PAYLOAD_INDEXES, ScenePayload
+from sceneline.schemas.payload import (
+    ASSET_ONLY_FIELDS,
+    FILTER_FIELDS,
+    MEDIA_PAYLOAD_INDEXES,
+    PAYLOAD_INDEXES,
+    SCENE_PAYLOAD_INDEXES,
+    AssetPayload,
+    ScenePayload,
+)
 from sceneline.schemas.qdrant_layout import SCENE_PAYLOAD_INDEXES as LAYOUT_INDEXES
+from sceneline.transforms.store.payloads import joined, media_payload
 from sceneline.transforms.store.scene_store import hit_from_point, scene_payload
 
 
@@ -35,7 +44,21 @@ def test_indexes_and_filters_derive_from_the_declaration():
     assert set(SCENE_PAYLOAD_INDEXES) <= set(ScenePayload.model_fields)
     assert set(FILTER_FIELDS.values()) <= set(ScenePayload.model_fields)
     assert FILTER_FIELDS["id"] == "asset_id" and FILTER_FIELDS["size"] == "size_bytes"
-    assert SCENE_PAYLOAD_INDEXES["tags"] == "category" and SCENE_PAYLOAD_INDEXES["duration"] == "float"
+    assert PAYLOAD_INDEXES["tags"] == "category" and PAYLOAD_INDEXES["duration"] == "float"
+    # The split layout: scene points are indexed on their own fields, media points on the asset's.
+    assert SCENE_PAYLOAD_INDEXES["tags"] == "category" and "duration" not in SCENE_PAYLOAD_INDEXES
+    assert MEDIA_PAYLOAD_INDEXES["duration"] == "float" and "tags" not in MEDIA_PAYLOAD_INDEXES
+    assert SCENE_PAYLOAD_INDEXES["asset_id"] == MEDIA_PAYLOAD_INDEXES["asset_id"] == "keyword"  # the join key
+    assert {**SCENE_PAYLOAD_INDEXES, **MEDIA_PAYLOAD_INDEXES} == PAYLOAD_INDEXES
+
+
+def test_the_split_payloads_join_back_into_the_whole_payload():
+    analyzed = _asset({"description": "a boat", "tags": ["boat"]})
+    whole = scene_payload(analyzed, 0)
+    own, media = scene_payload(analyzed, 0, split=True), media_payload(analyzed)
+    assert not set(own) & ASSET_ONLY_FIELDS and own["asset_id"] == "a1" and own["tags"] == ["boat"]
+    assert set(media) == set(AssetPayload.model_fields) and media["metadata"] == {"customer": "acme"}
+    assert joined(own, media) == whole
 
 
 def test_a_hit_reads_the_payload_back_through_the_declaration():

@@ -10,6 +10,7 @@ from qdrant_client import QdrantClient
 
 from clips import read_frames
 from conftest import media
+from sceneline.pipelines.filters import translate_filter
 from sceneline.pipelines.transcript import TranscriptNotFoundError, to_srt, to_vtt, transcript_of
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.speech import SpeechSegment, Word, text_between
@@ -184,6 +185,11 @@ def test_speech_store_rewrites_the_same_points_and_forgets_them_with_the_asset(s
     [hit] = store.query_speech("balloon", None, limit=5)
     assert (hit.segment_index, hit.scene_index, hit.start_s, hit.end_s) == (1, 1, 6.0, 6.9)
     assert hit.transcript == "red balloon"
+    assert (hit.uri, hit.filename, hit.media_type) == ("/media/talk.mp4", "talk.mp4", "video")  # the asset's fields
+    # Filters on the asset's fields (kept once per asset, in the split layout) and on the segment's.
+    assert [h.segment_index for h in store.query_speech("balloon", None, limit=5,
+                                                       query_filter=translate_filter({"duration": {"gte": 10}}))] == [1]
+    assert store.query_speech("balloon", None, limit=5, query_filter=translate_filter({"filename": "other.mp4"})) == []
     # Semantic: the segment's own vector ranks it first.
     [first, *_] = store.query_speech("zzz", analyzed.speech[0].vector, limit=5, lexical=False)
     assert first.segment_index == 0

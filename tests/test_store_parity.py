@@ -22,14 +22,16 @@ from sceneline.pipelines.cli import app
 from sceneline.pipelines.filters import translate_filter
 from sceneline.pipelines.store_service import serve_store
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsset, MediaType, ProbeInfo, Scene
-from sceneline.schemas.qdrant_layout import TEXT_VECTOR, VISUAL_VECTOR
+from sceneline.schemas.qdrant_layout import PAYLOAD_INDEXES, TEXT_VECTOR, VISUAL_VECTOR
 from sceneline.transforms.store.backend import CollectionSpec, StorePoint, VectorQuery
 from sceneline.transforms.store.client_backend import QdrantClientBackend
 from sceneline.transforms.store.legacy import LegacyIndexError
 from sceneline.transforms.store.proxy import ProxyBackend
 from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
-IMPLEMENTATIONS = ["embedded", "server", "proxy"]
+# `layout-1`: the embedded engine holding an index made before the split layout (every scene
+# carries its asset's fields; schemas/qdrant_layout.py), which is read and written as it is.
+IMPLEMENTATIONS = ["embedded", "server", "proxy", "layout-1"]
 DIMS = {VISUAL_VECTOR: 8, TEXT_VECTOR: 6}
 ASSETS = [  # id, file name, scenes, duration per scene, tags, user metadata
     ("11111111-1111-5111-8111-111111111111", "harbor.mp4", 7, 3.0, ["boat", "night"], {"category": "news"}),
@@ -77,6 +79,8 @@ def stores(tmp_path_factory):
         opened = {}
         for name in IMPLEMENTATIONS:
             store = stack.enter_context(implementation(name, tmp_path_factory.mktemp(name)))
+            if name == "layout-1":
+                make_layout_1(store)
             store.ensure_collections(DIMS, {VISUAL_VECTOR: "clip", TEXT_VECTOR: "minilm"})
             for seed, spec in enumerate(ASSETS):
                 store.write_scenes(analyzed(*spec, seed=seed))
@@ -84,6 +88,13 @@ def stores(tmp_path_factory):
                                              status=AssetStatus.INDEXED, scene_count=spec[2], run_id="r1"))
             opened[name] = store
         yield opened
+
+
+def make_layout_1(store: SceneStore, payload_indexes: dict | None = None) -> None:
+    """The scenes collection as indexes were made before the split layout: no `layout` in its metadata."""
+    store.backend.create_collection(store.names.scenes, CollectionSpec(
+        vectors=dict(DIMS), payload_indexes=dict(PAYLOAD_INDEXES if payload_indexes is None else payload_indexes),
+        metadata={"models": {VISUAL_VECTOR: "clip", TEXT_VECTOR: "minilm"}, "vector_dims": DIMS}))
 
 
 def query_vectors(seed: int = 42) -> dict[str, list[float]]:
@@ -110,7 +121,8 @@ def test_writes_counts_and_payloads_agree(stores):
     assert [p["scene_index"] for p in scenes] == list(range(ASSETS[1][2]))
     assert scenes[0]["metadata"] == {"category": "travel"} and scenes[0]["tags"] == ["market"]
     same_on_all(stores, lambda s: s.count_status("r1"))
-    same_on_all(stores, lambda s: s.index_info())
+    same_on_all(stores, lambda s: {k: v for k, v in s.index_info().items() if k != "layout"})
+    assert [s.split for s in stores.values()] == [name != "layout-1" for name in stores]
 
 
 def test_one_vector_ranks_the_same(stores):
@@ -131,6 +143,38 @@ def test_filters_select_the_same_scenes(stores, spec):
     flt = translate_filter(spec)
     hits = same_on_all(stores, lambda s: ranked(s.query_scenes(vectors, limit=50, query_filter=flt)))
     assert hits and len(hits) < sum(a[2] for a in ASSETS)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ({"duration": {"gte": 30}}, {"market.mkv": 5, "street.webm": 6}),
+    ({"width": 640, "size": {"lt": 6500}}, {"market.mkv": 5, "street.webm": 6}),
+    ({"filename": ["harbor.mp4", "nowhere.mp4"]}, {"harbor.mp4": 7}),
+    ({"category": "news", "tags": "night", "scene_index": {"gte": 4}}, {"harbor.mp4": 3, "street.webm": 2}),
+    ({"metadata": {"category": "travel"}, "end_s": {"lte": 20}}, {"market.mkv": 2}),
+    ({"filename": "nowhere.mp4"}, {}),
+])
+def test_filters_on_asset_fields_select_exactly_the_right_scenes(stores, spec, expected):
+    """Asset fields are filtered per asset (in the split layout, on the media collection): the
+    scenes found are exactly those of the matching assets that the scene conditions admit."""
+    vectors = {VISUAL_VECTOR: query_vectors(5)[VISUAL_VECTOR]}
+    flt = translate_filter(spec)
+    hits = same_on_all(stores, lambda s: sorted((h.filename, h.scene_index) for h in
+                                                s.query_scenes(vectors, limit=50, query_filter=flt)))
+    assert {name: sum(1 for f, _ in hits if f == name) for name, _ in hits} == expected
+    assert same_on_all(stores, lambda s: s.count_scenes(where=flt)) == sum(expected.values())
+
+
+def test_excluding_assets_and_asset_fields_combine(stores):
+    """must_not on asset fields (the API leaves out assets not ready), beside a filter on them."""
+    vectors = {VISUAL_VECTOR: query_vectors(9)[VISUAL_VECTOR]}
+    flt = models.Filter(must=translate_filter({"category": "news"}).must,
+                        must_not=[models.FieldCondition(key="filename", match=models.MatchValue(value="harbor.mp4"))])
+    hits = same_on_all(stores, lambda s: {h.filename for h in s.query_scenes(vectors, limit=50, query_filter=flt)})
+    assert hits == {"street.webm"}
+    groups = same_on_all(stores, lambda s: [[(h.filename, h.uri) for h in g] for g in s.query_scene_groups(
+        vectors, groups=3, group_size=2, query_filter=translate_filter({"duration": {"gte": 30}}))])
+    assert sorted(g[0][0] for g in groups) == ["market.mkv", "street.webm"] and all(len(g) == 2 for g in groups)
+    assert all(uri == f"/media/{name}" for g in groups for name, uri in g)
 
 
 def test_fused_modalities_give_the_same_rrf_scores(stores):
@@ -202,6 +246,7 @@ def old_local_mode_folder(folder) -> SceneStore:
     in a folder (collection/, meta.json, .lock)."""
     backend = QdrantClientBackend(QdrantClient(path=str(folder)))
     store = SceneStore(StoreConfig(path=str(folder), collection="scenes"), backend=backend)
+    make_layout_1(store, payload_indexes={})  # local mode kept no payload indexes
     store.ensure_collections(DIMS, {VISUAL_VECTOR: "clip", TEXT_VECTOR: "minilm"})
     for seed, spec in enumerate(ASSETS):
         store.write_scenes(analyzed(*spec, seed=seed))

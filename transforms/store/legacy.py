@@ -48,14 +48,15 @@ class Migration:
 
 
 def _layout_indexes(name: str, metadata: dict) -> dict[str, str]:
-    """Local mode kept no payload indexes: give sceneline's collections the ones they need."""
-    from sceneline.schemas.qdrant_layout import ASSET_PAYLOAD_INDEXES, SCENE_PAYLOAD_INDEXES, SPEECH_PAYLOAD_INDEXES
+    """Local mode kept no payload indexes: give sceneline's collections the ones they need. Its
+    scene points carry their assets' fields (layout 1, schemas/qdrant_layout.py): index them all."""
+    from sceneline.schemas.qdrant_layout import ASSET_PAYLOAD_INDEXES, PAYLOAD_INDEXES, SPEECH_PAYLOAD_INDEXES
 
     if name.endswith("_assets"):
         return dict(ASSET_PAYLOAD_INDEXES)
     if name.endswith("_speech"):
         return dict(SPEECH_PAYLOAD_INDEXES)
-    return dict(SCENE_PAYLOAD_INDEXES) if "models" in metadata else {}
+    return dict(PAYLOAD_INDEXES) if "models" in metadata else {}
 
 
 def migrate_folder(folder: str) -> Migration:

@@ -1,25 +1,43 @@
-"""Payloads: what the index stores with each scene and each speech segment, and a search hit
-read back from one. Scenes go through the one declaration of their payload (schemas/payload.py)."""
+"""Payloads: what the index stores with each scene, speech segment and asset, and a search hit
+read back from one. Scenes go through the one declaration of their payload (schemas/payload.py).
+
+In the split layout (schemas/qdrant_layout.py) a scene or speech point leaves its asset's
+fields to the asset's media point (`media_payload`), and a hit is read from the two joined."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sceneline.schemas import AnalyzedAsset, SearchHit
-from sceneline.schemas.payload import ScenePayload
+from sceneline.schemas.payload import ASSET_ONLY_FIELDS, AssetPayload, ScenePayload
 from sceneline.schemas.speech import SpeechSegment
 
 
-def scene_payload(analyzed: AnalyzedAsset, scene_index: int) -> dict[str, Any]:
+def scene_payload(analyzed: AnalyzedAsset, scene_index: int, *, split: bool = False) -> dict[str, Any]:
+    """A scene's payload: everything, or (split) its own fields and `asset_id`."""
+    if split:
+        return {"asset_id": analyzed.asset.asset_id, **ScenePayload.scene_fields(analyzed, scene_index)}
     return ScenePayload.of(analyzed, scene_index).to_payload()
 
 
-def speech_payload(analyzed: AnalyzedAsset, segment: SpeechSegment) -> dict[str, Any]:
+def media_payload(analyzed: AnalyzedAsset) -> dict[str, Any]:
+    """An asset's media point: the fields every one of its points shares."""
+    return AssetPayload.of_asset(analyzed).to_payload()
+
+
+def speech_payload(analyzed: AnalyzedAsset, segment: SpeechSegment, *, split: bool = False) -> dict[str, Any]:
     """A speech segment's payload; `scene_index` is the scene it starts in."""
     starts_in = [s.index for s in analyzed.scenes if s.start_s <= segment.start_s]
-    return {**ScenePayload.asset_fields(analyzed),
-            **segment.to_payload(analyzed.asset.asset_id, analyzed.asset.uri, analyzed.asset.filename),
-            "scene_index": starts_in[-1] if starts_in else 0}
+    own = {**segment.to_payload(analyzed.asset.asset_id, analyzed.asset.uri, analyzed.asset.filename),
+           "scene_index": starts_in[-1] if starts_in else 0}
+    if split:
+        return {k: v for k, v in own.items() if k not in ASSET_ONLY_FIELDS}
+    return {**media_payload(analyzed), **own}
+
+
+def joined(payload: dict[str, Any], media: dict[str, Any] | None) -> dict[str, Any]:
+    """A point's payload with its asset's fields (a point's own values win: older points carry both)."""
+    return {**media, **payload} if media else payload
 
 
 def hit_from_point(payload: dict[str, Any], score: float) -> SearchHit:

@@ -14,11 +14,14 @@ from qdrant_client import models
 from sceneline.schemas.failures import UserError
 from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, SearchHit, scene_point_id
 from sceneline.schemas.assets import utc_now
-from sceneline.schemas.ids import asset_point_id, speech_point_id
+from sceneline.schemas.ids import asset_point_id, scene_point_ids, speech_point_id
 from sceneline.schemas.qdrant_layout import (
     ASSET_PAYLOAD_INDEXES,
+    LAYOUT_KEY,
+    MEDIA_PAYLOAD_INDEXES,
     SCENE_PAYLOAD_INDEXES,
     SPEECH_PAYLOAD_INDEXES,
+    SPLIT_LAYOUT,
     TEXT_VECTOR,
 )
 from sceneline.schemas.speech import SpeechSegment
@@ -33,7 +36,15 @@ from sceneline.transforms.store.config import (  # noqa: F401  (the public impor
     store_config,
 )
 from sceneline.transforms.store.engines import close_shared_clients, shared_backend  # noqa: F401
-from sceneline.transforms.store.payloads import hit_from_point, scene_payload, speech_hit, speech_payload  # noqa: F401
+from sceneline.transforms.store.asset_filters import resolve_asset_conditions
+from sceneline.transforms.store.payloads import (  # noqa: F401
+    hit_from_point,
+    joined,
+    media_payload,
+    scene_payload,
+    speech_hit,
+    speech_payload,
+)
 from sceneline.transforms.store.speech_ranking import fuse_rrf, rank_lexical
 
 UPSERT_CHUNK = 256
@@ -56,6 +67,18 @@ class SceneStore:
         self.names = config.names
         # A backend given here (tests, benchmarks) is the caller's to close.
         self.backend = backend if backend is not None else shared_backend(config)
+        self._split: bool | None = None  # the scenes collection's layout, once it exists
+
+    @property
+    def split(self) -> bool:
+        """Whether the index keeps asset fields once per asset (the split layout; see
+        schemas/qdrant_layout.py). A collection not made yet will be made split."""
+        if self._split is None:
+            spec = self.backend.collection_spec(self.names.scenes)
+            if spec is None:
+                return True
+            self._split = spec.metadata.get(LAYOUT_KEY) == SPLIT_LAYOUT
+        return self._split
 
     # ---- collections -------------------------------------------------------------------
     def collections_exist(self) -> bool:
@@ -68,7 +91,10 @@ class SceneStore:
         else:
             self.backend.create_collection(self.names.scenes, CollectionSpec(
                 vectors=dict(vector_dims), payload_indexes=dict(SCENE_PAYLOAD_INDEXES),
-                metadata={"models": models_used, "vector_dims": vector_dims}))
+                metadata={"models": models_used, "vector_dims": vector_dims, LAYOUT_KEY: SPLIT_LAYOUT}))
+        if self.split and not self.backend.collection_exists(self.names.media):
+            self.backend.create_collection(self.names.media, CollectionSpec(
+                vectors={}, payload_indexes=dict(MEDIA_PAYLOAD_INDEXES)))
         if not self.backend.collection_exists(self.names.assets):
             self.backend.create_collection(self.names.assets, CollectionSpec(
                 vectors={}, payload_indexes=dict(ASSET_PAYLOAD_INDEXES)))
@@ -108,9 +134,12 @@ class SceneStore:
         """Upsert every scene of an asset (deterministic ids) and drop scenes a previous run
         made beyond the current count. Returns the number of scenes written."""
         asset_id = analyzed.asset.asset_id
-        points = [StorePoint(id=scene_point_id(asset_id, scene.index), vectors=dict(scene.vectors),
-                             payload=scene_payload(analyzed, i))
-                  for i, scene in enumerate(analyzed.scenes)]
+        split = self.split
+        if split:  # the asset's fields first: no scene is ever found without them
+            self._write_media(analyzed)
+        ids = scene_point_ids(asset_id, [scene.index for scene in analyzed.scenes])
+        points = [StorePoint(id=point_id, vectors=dict(scene.vectors), payload=scene_payload(analyzed, i, split=split))
+                  for i, (point_id, scene) in enumerate(zip(ids, analyzed.scenes))]
         for chunk in iter_chunks(points, UPSERT_CHUNK):
             self.backend.upsert(self.names.scenes, chunk)
         # An asset's stored scenes are always a prefix 0..m-1 (written in order, removed from the
@@ -124,10 +153,40 @@ class SceneStore:
         return len(points)
 
     def delete_scenes(self, asset_id: str) -> None:
-        """Remove an asset's scenes and its speech segments."""
+        """Remove an asset's scenes, its speech segments, and then its media point."""
         for collection in (self.names.scenes, self.names.speech):
             if self.backend.collection_exists(collection):
                 self.backend.delete(collection, where=models.Filter(must=[_match("asset_id", asset_id)]))
+        if self.backend.collection_exists(self.names.media):
+            self.backend.delete(self.names.media, ids=[asset_point_id(asset_id)])
+
+    # ---- media points (the split layout): an asset's fields, once ----------------------------
+    def _write_media(self, analyzed: AnalyzedAsset) -> None:
+        self.backend.upsert(self.names.media, [StorePoint(id=asset_point_id(analyzed.asset.asset_id),
+                                                          payload=media_payload(analyzed))])
+
+    def _media_of(self, asset_ids: set[str]) -> dict[str, dict[str, Any]]:
+        if not asset_ids or not self.split:
+            return {}
+        found = self.backend.retrieve(self.names.media, [asset_point_id(a) for a in sorted(asset_ids)])
+        return {p.payload["asset_id"]: p.payload for p in found}
+
+    def _joined(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Payloads with their assets' fields (one lookup for all of them)."""
+        media = self._media_of({p["asset_id"] for p in payloads})
+        return [joined(p, media.get(p["asset_id"])) for p in payloads]
+
+    def _resolved(self, flt: models.Filter | None) -> models.Filter | None:
+        """A filter that scene and speech points can answer: conditions on asset fields become
+        conditions on asset ids (the split layout; see asset_filters.py)."""
+        return resolve_asset_conditions(flt, self._assets_matching) if self.split else flt
+
+    def _assets_matching(self, asset_filter: models.Filter) -> tuple[list[str], bool]:
+        matching = self.backend.count(self.names.media, asset_filter)
+        others = self.backend.count(self.names.media) - matching
+        complement = others < matching
+        where = models.Filter(must_not=[asset_filter]) if complement else asset_filter
+        return [p.payload["asset_id"] for p in self.iter_points(self.names.media, where)], complement
 
     # ---- speech segments -----------------------------------------------------------------
     def write_speech(self, analyzed: AnalyzedAsset) -> int:
@@ -136,9 +195,12 @@ class SceneStore:
         if not self.backend.collection_exists(self.names.speech):
             return 0  # an index made before speech was stored: `ensure_collections` adds it
         asset_id = analyzed.asset.asset_id
+        split = self.split
+        if split and analyzed.speech:
+            self._write_media(analyzed)
         points = [StorePoint(id=speech_point_id(asset_id, seg.index),
                              vectors={TEXT_VECTOR: seg.vector} if seg.vector is not None else {},
-                             payload=speech_payload(analyzed, seg))
+                             payload=speech_payload(analyzed, seg, split=split))
                   for seg in analyzed.speech]
         for chunk in iter_chunks(points, UPSERT_CHUNK):
             self.backend.upsert(self.names.speech, chunk)
@@ -162,6 +224,7 @@ class SceneStore:
         `lexical`), its meaning (`vector`: the segments' `text` vectors), or both fused (RRF)."""
         if not self.backend.collection_exists(self.names.speech):
             return []
+        query_filter = self._resolved(query_filter)
         request = VectorQuery(vectors={TEXT_VECTOR: vector} if vector is not None else {}, limit=limit,
                               offset=offset, where=query_filter, thresholds={TEXT_VECTOR: threshold})
         depth = request.prefetch_depth()
@@ -186,20 +249,22 @@ class SceneStore:
             return []
         ordered = ([(point_id, found[point_id][1]) for point_id in rankings[0]] if len(rankings) == 1
                    else fuse_rrf(rankings))
-        return [speech_hit(found[point_id][0], score) for point_id, score in ordered[offset:offset + limit]]
+        page = ordered[offset:offset + limit]
+        payloads = self._joined([found[point_id][0] for point_id, _score in page])
+        return [speech_hit(payload, score) for payload, (_id, score) in zip(payloads, page)]
 
     def count_scenes(self, asset_id: str | None = None, *, where: models.Filter | None = None) -> int:
-        """Scenes of one asset, or those a filter admits, or all."""
+        """Scenes that a filter admits (of one asset, with `asset_id`), or all."""
         if not self.backend.collection_exists(self.names.scenes):
             return 0
         if asset_id:
-            where = models.Filter(must=[_match("asset_id", asset_id)])
-        return self.backend.count(self.names.scenes, where)
+            where = models.Filter(must=[_match("asset_id", asset_id), *([where] if where else [])])
+        return self.backend.count(self.names.scenes, self._resolved(where))
 
     def scenes_of(self, asset_id: str) -> list[dict[str, Any]]:
-        """Payloads of an asset's scenes, in order."""
+        """Payloads of an asset's scenes, in order, with the asset's fields."""
         flt = models.Filter(must=[_match("asset_id", asset_id)])
-        payloads = [p.payload for p in self.iter_points(self.names.scenes, flt)]
+        payloads = self._joined([p.payload for p in self.iter_points(self.names.scenes, flt)])
         return sorted(payloads, key=lambda p: p["scene_index"])
 
     def search(self, vector_name: str, vector: list[float], *, limit: int = 10,
@@ -211,19 +276,22 @@ class SceneStore:
                      query_filter: models.Filter | None = None,
                      thresholds: dict[str, float | None] | None = None) -> list[SearchHit]:
         """Best scenes first, skipping `offset`. Several vectors: their rankings fused (RRF)."""
-        request = VectorQuery(vectors=vectors, limit=limit, offset=offset, where=query_filter,
+        request = VectorQuery(vectors=vectors, limit=limit, offset=offset, where=self._resolved(query_filter),
                               thresholds=dict(thresholds or {}))
-        return [hit_from_point(h.payload, h.score) for h in self.backend.query(self.names.scenes, request)]
+        found = self.backend.query(self.names.scenes, request)
+        return [hit_from_point(payload, h.score) for payload, h in zip(self._joined([h.payload for h in found]), found)]
 
     def query_scene_groups(self, vectors: dict[str, list[float]], *, groups: int, group_size: int,
                            query_filter: models.Filter | None = None,
                            thresholds: dict[str, float | None] | None = None) -> list[list[SearchHit]]:
         """The best `groups` assets, each with up to `group_size` of its best scenes."""
-        request = VectorQuery(vectors=vectors, limit=groups * group_size, where=query_filter,
+        request = VectorQuery(vectors=vectors, limit=groups * group_size, where=self._resolved(query_filter),
                               thresholds=dict(thresholds or {}))
         found = self.backend.query_groups(self.names.scenes, request, group_by="asset_id", groups=groups,
                                           group_size=group_size)
-        return [[hit_from_point(h.payload, h.score) for h in group] for group in found]
+        media = self._media_of({h.payload["asset_id"] for group in found for h in group})
+        return [[hit_from_point(joined(h.payload, media.get(h.payload["asset_id"])), h.score) for h in group]
+                for group in found]
 
     # ---- asset status --------------------------------------------------------------------
     def put_status(self, record: AssetRecord) -> None:
