@@ -36,6 +36,9 @@ def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     assert tiny["available"] and 0 <= tiny["wer"] <= 1 and tiny["realtime_x"] > 0 and tiny["peer"]["realtime_x"] > 0
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["figures"]
     assert e2e["counts"]["indexed"] == 3 and e2e["frames_decoded"] > 0 and e2e["peak_rss_mib"] > 0
+    images = json.loads((tmp_path / "images.json").read_text())["figures"]
+    assert images["indexed"] == images["images"] == 16 and images["failed"] == 0
+    assert images["sceneline"]["cpu_s"] > 0 and images["plain_loop"]["cpu_s"] > 0 and images["cpu_ratio"] > 0
     search = json.loads((tmp_path / "search.json").read_text())["figures"]["results"]
     assert {r["mode"] for r in search} == {"embedded", "exact"} and all(r["p95_ms"] > 0 for r in search)
     assert all(0 < r["recall_at_10"] <= 1 and r["peak_rss_mib"] > 0 for r in search)
