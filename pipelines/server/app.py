@@ -9,6 +9,7 @@ router in `ROUTERS` or through `app.include_router(router, prefix=API_PREFIX, de
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import AsyncIterator, Iterator
@@ -24,6 +25,7 @@ from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.media_roots import media_root_for
 from sceneline.pipelines.server.multipart import resume as resume_multipart_uploads
 from sceneline.pipelines.server.records import Records
+from sceneline.pipelines.server.records_open import open_records
 from sceneline.pipelines.server.routers import (
     analyze,
     assets,
@@ -64,7 +66,13 @@ def own_store(settings: ServerSettings) -> Iterator[None]:
         yield
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
+def create_app(settings: ServerSettings, records: Records | None = None) -> FastAPI:
+    """The app over `records` (default: `open_records(settings)`). Several apps over the same
+    records (replicas) serve the same indexes, videos, uploads and presigned URLs."""
+    records = records if records is not None else open_records(settings)
+    if settings.signing_secret is None:
+        settings = dataclasses.replace(settings, signing_secret=records.signing_secret())
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.media.start()
@@ -80,7 +88,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="sceneline", version="1.3",
                   description="A self-hosted TwelveLabs v1.3 API: upload videos, follow indexing, search.",
                   lifespan=lifespan)
-    records = Records(settings.home)
     app.state.settings = settings
     app.state.records = records
     app.state.media = media_root_for(settings)
