@@ -188,13 +188,19 @@ def test_search_pages_and_the_signing_secret_are_kept(records):
     assert len(secret) == 32 and records.signing_secret() == secret
 
 
-def test_sqlite_records_survive_a_reopen(tmp_path):
+def test_sqlite_records_survive_a_restart_but_its_presigned_urls_do_not(tmp_path):
     records = SqliteRecords(tmp_path)
     index, secret = records.add_index("i", MODELS, []), records.signing_secret()
     records.close()
     again = SqliteRecords(tmp_path)
-    assert again.index(index.id) == index and again.signing_secret() == secret
+    assert again.index(index.id) == index and again.signing_secret() != secret
     again.close()
+
+
+def test_qdrant_records_keep_the_first_signing_secret_across_restarts():
+    client = QdrantClient(":memory:")
+    secret = QdrantRecords(client, "t").signing_secret()
+    assert QdrantRecords(client, "t").signing_secret() == secret  # a restarted or added replica
 
 
 def test_qdrant_records_live_in_one_collection_per_kind():

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
+from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 from fastapi import Depends, FastAPI, Request
@@ -49,6 +51,12 @@ UPLOAD_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries and the other form f
 MEDIA_AUTH = [Depends(require_key_or_signature)]
 
 
+# Local index folders this process serves, with how many apps share each: two apps of one process
+# (replicas in a test, an app whose lifespan runs again) share the one owner the folder admits.
+_served: dict[str, tuple[contextlib.ExitStack, int]] = {}
+_served_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def own_store(settings: ServerSettings) -> Iterator[None]:
     """Hold the embedded index for everyone on this machine while the server runs.
@@ -62,8 +70,22 @@ def own_store(settings: ServerSettings) -> Iterator[None]:
         return
     from sceneline.pipelines.store_service import serve_store
 
-    with serve_store(store.path, answer_searches=True):
+    folder = str(Path(store.path).resolve())
+    with _served_lock:
+        stack, users = _served.get(folder, (None, 0))
+        if stack is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(serve_store(store.path, answer_searches=True))
+        _served[folder] = (stack, users + 1)
+    try:
         yield
+    finally:
+        with _served_lock:
+            stack, users = _served.pop(folder)
+            if users > 1:
+                _served[folder] = (stack, users - 1)
+            else:
+                stack.close()
 
 
 def create_app(settings: ServerSettings, records: Records | None = None) -> FastAPI:

@@ -79,9 +79,9 @@ def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]
 
 
 def sign(secret: bytes, path: str, expires: Optional[int] = None) -> str:
-    """HMAC over the path (and the expiry, when the URL has one) with the server's signing secret,
-    kept in its records: every replica sharing them signs alike, and a URL outlives a restart
-    (until its `expires`, when it has one)."""
+    """HMAC over the path (and the expiry, when the URL has one) with the records' signing secret:
+    every replica sharing the records signs alike. One server's sqlite records make a new secret per
+    process, so its presigned URLs stop working when it restarts."""
     message = path if expires is None else f"{path}?expires={expires}"
     return hmac.new(secret + b"media", message.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -95,7 +95,7 @@ def require_live_signature(request: Request) -> None:
         raise ApiError(403, "this URL is not presigned: it needs its expires and sig parameters",
                        code="signature_invalid")
     if not hmac.compare_digest(given, sign(settings.signing_secret, request.url.path, int(expires_text))):
-        raise ApiError(403, "the URL's signature does not match (altered, or signed by another server: "
+        raise ApiError(403, "the URL's signature does not match (altered, or signed before the server restarted: "
                             "ask for new presigned URLs)", code="signature_invalid")
     if int(expires_text) < time.time():
         raise ApiError(403, "the presigned URL has expired: ask for new presigned URLs", code="url_expired")

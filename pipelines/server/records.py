@@ -150,8 +150,8 @@ class Records(ABC):
     # ---- the server --------------------------------------------------------------------------
     @abstractmethod
     def signing_secret(self) -> bytes:
-        """The secret presigned URLs are signed with: made by the first server to ask, then the same
-        for every server sharing these records (a URL one replica signs, another accepts)."""
+        """The secret presigned URLs are signed with: the same for every server sharing these records
+        (a URL one replica signs, another accepts)."""
 
     @abstractmethod
     def task_shelf(self) -> Any:

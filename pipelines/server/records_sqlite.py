@@ -58,8 +58,6 @@ CREATE TABLE IF NOT EXISTS multipart_chunks (
     upload_id TEXT NOT NULL, chunk_index INTEGER NOT NULL, status TEXT NOT NULL, size INTEGER, etag TEXT,
     error TEXT, received_at TEXT, reported_at TEXT, updated_at TEXT NOT NULL,
     PRIMARY KEY (upload_id, chunk_index));
-CREATE TABLE IF NOT EXISTS server (
-    name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS search_pages (
     token TEXT PRIMARY KEY, query TEXT NOT NULL, page INTEGER NOT NULL, created_at TEXT NOT NULL);
 """
@@ -79,6 +77,7 @@ class SqliteRecords(Records):
         # Writes to the videos table (`changes_videos`) are counted: the videos' version
         # (`searchable`). Only this process writes the file, so the count is the whole story.
         self._writes = 0
+        self._signing_secret = secrets.token_bytes(SIGNING_SECRET_BYTES)
 
     def _connection(self) -> sqlite3.Connection:
         """The open connection, opened again after `close` (an app's lifespan may run more than once:
@@ -114,12 +113,9 @@ class SqliteRecords(Records):
 
     # ---- the server --------------------------------------------------------------------------
     def signing_secret(self) -> bytes:
-        with self._lock:
-            db = self._connection()
-            # First writer wins: a secret already kept is never replaced.
-            db.execute("INSERT OR IGNORE INTO server (name, value) VALUES ('signing_secret', ?)",
-                       (secrets.token_bytes(SIGNING_SECRET_BYTES),))
-            return bytes(db.execute("SELECT value FROM server WHERE name='signing_secret'").fetchone()[0])
+        """New with each process: the file has one server, and a restart withdraws every URL it
+        handed out (a client asks for new ones)."""
+        return self._signing_secret
 
     def task_shelf(self) -> SqliteTaskShelf:
         return SqliteTaskShelf(self._home / ANALYZE_TASKS_FILE)
