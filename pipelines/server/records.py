@@ -250,7 +250,8 @@ class Records(ABC):
     @abstractmethod
     def finish_asset(self, asset_id: str, status: str, *, path: str | None = None, sha256: str = "", size: int = 0,
                      error: str | None = None) -> None:
-        """A `processing` asset becomes `ready` (with its file) or `failed` (with the reason)."""
+        """A `processing` asset becomes `ready` (with its file) or `failed` (with the reason), once:
+        of two replicas joining the same upload, the first to finish settles it."""
 
     # ---- multipart upload sessions ---------------------------------------------------------
     @abstractmethod

@@ -42,6 +42,7 @@ from qdrant_client import models as qm
 from sceneline.pipelines.server.records import (
     COMPLETED,
     FAILED,
+    PROCESSING,
     READY,
     RECEIVED,
     SIGNING_SECRET_BYTES,
@@ -315,7 +316,7 @@ class QdrantRecords(Records):
         fields: dict[str, Any] = {"status": status, "sha256": sha256, "size": size, "error": error}
         if path is not None:
             fields["path"] = path
-        self._set("assets", asset_id, fields)
+        self._set("assets", asset_id, fields, only_if=[_eq("status", PROCESSING)])
 
     # ---- multipart upload sessions ---------------------------------------------------------
     def add_upload(self, row: UploadRow) -> UploadRow:

@@ -16,6 +16,7 @@ from sceneline.pipelines.analyze_routes import SqliteTaskShelf
 from sceneline.pipelines.server.records import (
     COMPLETED,
     FAILED,
+    PROCESSING,
     READY,
     RECEIVED,
     SIGNING_SECRET_BYTES,
@@ -227,8 +228,8 @@ class SqliteRecords(Records):
     def finish_asset(self, asset_id: str, status: str, *, path: str | None = None, sha256: str = "", size: int = 0,
                      error: str | None = None) -> None:
         """A `processing` asset becomes `ready` (with its file) or `failed` (with the reason)."""
-        self._run("UPDATE assets SET status=?, path=COALESCE(?, path), sha256=?, size=?, error=? WHERE id=?",
-                  (status, path, sha256, size, error, asset_id))
+        self._run("UPDATE assets SET status=?, path=COALESCE(?, path), sha256=?, size=?, error=? "
+                  "WHERE id=? AND status=?", (status, path, sha256, size, error, asset_id, PROCESSING))
 
     # ---- multipart upload sessions ---------------------------------------------------------
     def add_upload(self, row: UploadRow) -> UploadRow:
