@@ -3,8 +3,9 @@ with the official TwelveLabs SDK as the client: an index created and a video upl
 replica A are listed, retrieved, searched and played through replica B, and a presigned URL A hands
 out works on B.
 
-Both apps run in this process under uvicorn (real HTTP on 127.0.0.1), each with its own home
-folder (scratch only), sharing the media folder, the index store and the records. The records'
+Both apps run in this process, each with its own home folder (scratch only), sharing the media
+root, the index store and the records: under uvicorn (real HTTP on 127.0.0.1) for the SDK, in-process
+ASGI for a multipart upload into a bucket (fake-gcs-server) whose chunks reach both replicas. The records'
 Qdrant is qdrant-client's local mode, standing in for a Qdrant server since no server binary can be
 had here (tests/test_records.py says more). A local media folder is indexed by the replica that took
 the upload; in production the media root is a bucket, indexed by the stream pipeline.
@@ -12,10 +13,13 @@ the upload; in production the media root is a bucket, indexed by the stream pipe
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from api_server import fast_index_argv, serving, wait_for_task
 from conftest import media
+from fastapi.testclient import TestClient
 from qdrant_client import QdrantClient
 from twelvelabs import TwelveLabs
 
@@ -79,3 +83,51 @@ def test_what_replica_a_indexed_replica_b_lists_retrieves_and_searches(replicas)
     played = httpx.get(signed.replace(url_a, url_b), headers={"range": "bytes=0-99"})
     assert played.status_code == 206 and len(played.content) == 100
     assert played.content == media(SLIDES).read_bytes()[:100]
+
+
+CHUNK = 32 * 1024  # imageio_realshort.mp4 (96,822 bytes) in 3 chunks: the last one shorter
+
+
+def test_a_multipart_upload_whose_chunks_reach_both_replicas_is_joined_in_the_bucket(bucket_events, tmp_path):
+    """Bucket mode (fake-gcs-server): chunks are kept in the bucket, not on the replica that took
+    them, so a session created on A, fed through A and B and completed on B gives the whole file;
+    a chunk reported through one replica cannot be replaced through the other."""
+    bucket = bucket_events.create_bucket("replicas")
+    records_client = QdrantClient(":memory:")
+    apps = [create_app(ServerSettings(home=tmp_path / f"home-{name}", store=StoreConfig(path=":memory:",
+                                                                                        collection="scenes"),
+                                      multipart_chunk_bytes=CHUNK, media_location=f"gs://{bucket.name}/up"),
+                       records=QdrantRecords(records_client, "scenes")) for name in ("a", "b")]
+    data = media(SHORT).read_bytes()
+    with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
+        session = a.post("/v1.3/assets/multipart-uploads",
+                         json={"filename": "short.mp4", "type": "video", "total_size": len(data)}).json()
+        urls = {u["chunk_index"]: u["url"].removeprefix(str(a.base_url)) for u in session["upload_urls"]}
+        assert sorted(urls) == [1, 2, 3]
+        etags = {}
+        for n, replica in ((1, a), (2, b), (3, a)):
+            sent = replica.put(urls[n], content=data[(n - 1) * CHUNK:n * CHUNK])
+            assert sent.status_code == 200, sent.text
+            etags[n] = sent.headers["etag"].strip('"')
+        staged = [blob.name for blob in bucket.list_blobs(prefix="up/.multipart/")]
+        assert sorted(staged) == [f"up/.multipart/{session['upload_id']}/{n}.{etags[n]}" for n in (1, 2, 3)]
+
+        def report(replica, *chunks):
+            return replica.post(f"/v1.3/assets/multipart-uploads/{session['upload_id']}", json={"completed_chunks": [
+                {"chunk_index": n, "proof": etags[n], "proof_type": "etag",
+                 "chunk_size": min(CHUNK, len(data) - (n - 1) * CHUNK)} for n in chunks]})
+
+        assert report(a, 1).json()["processed_chunks"] == 1
+        replaced = b.put(urls[1], content=bytes(CHUNK))  # other bytes for a reported chunk, through B
+        assert replaced.status_code == 409 and replaced.json()["code"] == "chunk_reported"
+        assert report(b, 2, 3).json()["total_completed"] == 3
+
+        deadline = time.monotonic() + 60
+        while (asset := a.get(f"/v1.3/assets/{session['asset_id']}").json())["status"] == "processing":
+            assert time.monotonic() < deadline, "the upload was not joined"
+            time.sleep(0.1)
+        assert asset["status"] == "ready" and asset["size"] == len(data)
+        assert bucket.blob(f"up/.assets/{session['asset_id']}/short.mp4").download_as_bytes() == data
+        assert list(bucket.list_blobs(prefix="up/.multipart/")) == []  # the chunks are removed once joined
+    left = [p for home in ("home-a", "home-b") for p in (tmp_path / home).rglob("*") if p.is_file()]
+    assert not [p for p in left if "multipart" in p.parts], left  # no chunk stayed on a replica's disk
