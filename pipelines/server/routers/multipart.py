@@ -4,9 +4,10 @@ get_additional_presigned_urls, list_incomplete_uploads, and its `upload_file` he
 
 The presigned chunk URLs point at this server (`PUT .../chunks/{n}?expires=..&sig=..`), signed like
 its media URLs, so whoever holds one can send that chunk without the API key, as with S3. The
-chunk bytes and the sessions are kept on disk and in the records (pipelines/server/multipart.py),
-so an upload resumes after a dropped connection or a server restart: `get_status` says which
-chunks are missing and `presigned-urls` hands out new URLs for them.
+chunk bytes and the sessions are kept on the media root and in the records
+(pipelines/server/multipart.py), so an upload resumes after a dropped connection or a server
+restart, and its chunks may reach any replica: `get_status` says which chunks are missing and
+`presigned-urls` hands out new URLs for them.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the annotations as objects.
