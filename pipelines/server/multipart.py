@@ -162,6 +162,11 @@ def settle_chunk(records: Records, media: MediaRoot, upload_id: str, chunk_index
                 return
             media.keep_chunk(part, upload_id, chunk_index, etag)
             records.chunk_received(upload_id, chunk_index, size, etag)
+            kept = records.chunk(upload_id, chunk_index)
+            if kept is not None and kept.status == COMPLETED and kept.etag != etag:
+                # Reported through another replica since the check above: the report stands.
+                raise ApiError(409, f"chunk {chunk_index} is reported already, with other bytes",
+                               code="chunk_reported")
     finally:
         part.unlink(missing_ok=True)
 

@@ -199,7 +199,8 @@ class QdrantRecords(Records):
         # First writer wins: an insert-only upsert never replaces the secret another replica made.
         self._put("server", SIGNING_SECRET, {"value": secrets.token_hex(SIGNING_SECRET_BYTES)}, insert_only=True)
         kept = self._get("server", SIGNING_SECRET)
-        assert kept is not None, "the signing secret was written, then not found"
+        if kept is None:
+            raise RuntimeError(f"the signing secret written to {self._collection('server')} cannot be read back")
         return bytes.fromhex(kept["value"])
 
     def task_shelf(self) -> QdrantTaskShelf:

@@ -70,7 +70,8 @@ class ServerSettings:
 
     @property
     def multipart_root(self) -> Path:
-        """Chunks of unfinished multipart uploads, one folder per upload session."""
+        """Chunks of unfinished multipart uploads as they arrive, one folder per upload session
+        (kept there with a local media root; with a bucket, only while a chunk is received)."""
         return self.media_root / "multipart"
 
     @property
