@@ -72,7 +72,8 @@ def tiny_clip(folder: Path) -> str:
 def fill_index(home: Path, spec: str, n_scenes: int) -> str:
     """An index of synthetic scenes, written straight into the store, and ready video records."""
     from sceneline.benchmarks.search_latency import synthetic_assets
-    from sceneline.pipelines.server.records import READY, Records, VideoRow, new_id
+    from sceneline.pipelines.server.records import READY, VideoRow, new_id
+    from sceneline.pipelines.server.records_sqlite import SqliteRecords as Records
     from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
     from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 
@@ -175,7 +176,7 @@ def search_clients(url: str, index_id: str, clients: int, seconds: float) -> dic
 def in_process_search(home: Path, index_id: str, spec: str, seconds: float) -> dict:
     """The peer: pipelines/search.py on the same store, same filter the server builds, no HTTP."""
     from sceneline.pipelines.search import search
-    from sceneline.pipelines.server.records import Records
+    from sceneline.pipelines.server.records_sqlite import SqliteRecords as Records
     from sceneline.schemas import SearchRequest
     from sceneline.transforms.store.scene_store import SceneStore, StoreConfig, close_shared_clients
 

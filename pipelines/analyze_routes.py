@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -29,6 +29,7 @@ from starlette.background import BackgroundTask
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sceneline.pipelines.analyze_tasks import SqliteTaskShelf, TaskShelf
 from sceneline.pipelines.analysis import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
@@ -165,52 +166,72 @@ def _now() -> str:
 
 
 class TaskBook:
-    """Background analysis tasks. With a `path`, each task is kept in a sqlite file as it changes,
-    so a restarted server still answers for it: a task the restart cut short ends `failed` with
-    that reason, never `processing` forever. Without one (tests, one-off apps), in memory."""
+    """Background analysis tasks, kept on a shelf (analyze_tasks.py) as they change, so a restarted
+    server still answers for them: a task cut short ends `failed` with that reason, never
+    `processing` forever. Without a shelf (tests, one-off apps), in memory.
 
-    def __init__(self, path: Path | None = None) -> None:
-        self._tasks: dict[str, dict[str, Any]] = {}
+    A private shelf (one server) is read whole at start, and what was unfinished then was cut short
+    by the restart. A shared shelf (replicas of one server) is read per request, since another
+    replica may run the task; each replica beats a heartbeat on the tasks it runs, and a task whose
+    heartbeat stopped for `STALE_AFTER_S` was cut short (its replica stopped)."""
+
+    HEARTBEAT_S = 10.0
+    STALE_AFTER_S = 60.0
+
+    def __init__(self, shelf: TaskShelf | None = None) -> None:
+        self._tasks: dict[str, dict[str, Any]] = {}  # this process's tasks (all of them, on a private shelf)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=TASK_WORKERS, thread_name_prefix="sceneline-analyze-task")
-        self._db: sqlite3.Connection | None = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, task TEXT NOT NULL)")
-            for task_id, text in self._db.execute("SELECT task_id, task FROM tasks").fetchall():
-                self._tasks[task_id] = json.loads(text)
+        self._shelf = shelf
+        self._running: set[str] = set()
+        if shelf is not None and shelf.shared:
+            threading.Thread(target=self._beat, name="sceneline-analyze-heartbeat", daemon=True).start()
+        elif shelf is not None:
+            self._tasks = {task["task_id"]: task for task in shelf.all()}
             for task_id, task in self._tasks.items():
-                if task["status"] in ("queued", "processing"):
-                    self._update(task_id, status="failed", completed_at=_now(), error={
-                        "code": "task_interrupted",
-                        "message": "the server stopped while this task ran; create the task again"})
+                if task["status"] in UNFINISHED_TASK:
+                    self._update(task_id, **_interrupted())
 
     def submit(self, body: AnalyzeBody, run: Callable[[], Any]) -> dict[str, Any]:
         task_id = uuid.uuid4().hex
-        task = {"task_id": task_id, "status": "queued", "created_at": _now(),
+        task = {"task_id": task_id, "status": "queued", "created_at": _now(), "heartbeat_at": time.time(),
                 "video_source": {"type": "asset_id", "asset_id": body.video_ref()},
                 "request_params": {"prompt": body.prompt, "temperature": body.temperature,
                                    "max_tokens": body.max_tokens}}
         with self._lock:
             self._tasks[task_id] = task
+            self._running.add(task_id)
             self._keep(task)
         self._pool.submit(self._run, task_id, run)
         return {"task_id": task_id, "status": "queued"}
 
     def _run(self, task_id: str, run: Callable[[], Any]) -> None:
-        self._update(task_id, status="processing")
         try:
-            result = run()
-        except Exception as exc:  # the task fails with a reason; the server goes on
-            error = api_error(exc)
-            self._update(task_id, status="failed", completed_at=_now(),
-                         error={"code": error.code, "message": error.message})
-            return
-        self._update(task_id, status="ready", completed_at=_now(), result={
-            "generation_id": result.generation_id, "data": result.text, "finish_reason": result.finish_reason,
-            "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens}})
+            self._update(task_id, status="processing")
+            try:
+                result = run()
+            except Exception as exc:  # the task fails with a reason; the server goes on
+                error = api_error(exc)
+                self._update(task_id, status="failed", completed_at=_now(),
+                             error={"code": error.code, "message": error.message})
+                return
+            self._update(task_id, status="ready", completed_at=_now(), result={
+                "generation_id": result.generation_id, "data": result.text, "finish_reason": result.finish_reason,
+                "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens}})
+        finally:
+            with self._lock:
+                self._running.discard(task_id)
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self.HEARTBEAT_S)
+            with self._lock:
+                running = list(self._running)
+            for task_id in running:
+                try:
+                    self._update(task_id, heartbeat_at=time.time())
+                except Exception:  # a shelf that is down now: the next beat tries again
+                    log.warning("could not beat the heartbeat of analyze task %s", task_id, exc_info=True)
 
     def _update(self, task_id: str, **changes: Any) -> None:
         with self._lock:
@@ -218,13 +239,37 @@ class TaskBook:
             self._keep(self._tasks[task_id])
 
     def _keep(self, task: dict[str, Any]) -> None:
-        if self._db is not None:
-            self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?)", (task["task_id"], json.dumps(task)))
+        if self._shelf is not None:
+            self._shelf.keep(task)
 
     def get(self, task_id: str) -> dict[str, Any] | None:
+        if self._shelf is None or not self._shelf.shared:
+            with self._lock:
+                task = self._tasks.get(task_id)
+                return _public(task) if task else None
         with self._lock:
-            task = self._tasks.get(task_id)
-            return dict(task) if task else None
+            if task_id in self._running:  # this replica runs it: what it holds is the latest
+                return _public(self._tasks[task_id])
+        task = self._shelf.get(task_id)
+        if task is None:
+            return None
+        if task["status"] in UNFINISHED_TASK and time.time() - task.get("heartbeat_at", 0) > self.STALE_AFTER_S:
+            task.update(_interrupted())  # its replica stopped beating: it will never finish
+            self._shelf.keep(task)
+        return _public(task)
+
+
+UNFINISHED_TASK = ("queued", "processing")
+
+
+def _interrupted() -> dict[str, Any]:
+    return {"status": "failed", "completed_at": _now(), "error": {
+        "code": "task_interrupted", "message": "the server stopped while this task ran; create the task again"}}
+
+
+def _public(task: dict[str, Any]) -> dict[str, Any]:
+    """A task as the API shows it: without the replicas' heartbeat."""
+    return {k: v for k, v in task.items() if k != "heartbeat_at"}
 
 
 # ---- the router --------------------------------------------------------------------------------
@@ -242,13 +287,14 @@ def store_locator(store: Any) -> Locator:
 
 def build_router(locate: Locator, open_generator: Callable[[], Generator], *,
                  settings: AnalysisSettings = AnalysisSettings(), cache: AnswerCache | None = None,
-                 reel_dir: str | None = None, tasks_path: Path | None = None) -> APIRouter:
+                 reel_dir: str | None = None, tasks_path: Path | None = None,
+                 task_shelf: TaskShelf | None = None) -> APIRouter:
     """The routes; `locate` finds a video's store and asset id (raising VideoNotFoundError), e.g.
     `store_locator(store)`. The generator is loaded on first use, so a server starts without its
-    analyzer and reports it unavailable per request until it can be had. `tasks_path`: where
-    background tasks are kept across restarts (see TaskBook)."""
+    analyzer and reports it unavailable per request until it can be had. `task_shelf` (or a
+    sqlite file at `tasks_path`): where background tasks are kept across restarts (see TaskBook)."""
     router = APIRouter(prefix=PREFIX, tags=["analyze"])
-    tasks = TaskBook(tasks_path)
+    tasks = TaskBook(task_shelf or (SqliteTaskShelf(tasks_path) if tasks_path is not None else None))
     holder: dict[str, Generator] = {}
     holder_lock = threading.Lock()
 

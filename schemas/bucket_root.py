@@ -18,6 +18,7 @@ from sceneline.schemas.failures import UserError
 SCHEME = "gs://"
 ASSETS_FOLDER = ".assets"
 THUMBNAILS_FOLDER = ".thumbnails"
+MULTIPART_FOLDER = ".multipart"  # chunks of unfinished multipart uploads (the server's; the stream skips them)
 # Bucket names: 3-63 (222 with dots) lowercase letters, digits, -, _ and . (Cloud Storage's rules).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
 # An index id becomes part of a collection name: kept to characters every store accepts.

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,15 @@ def fast_model_flags(tiny_clip_spec: str) -> list[str]:
             "--detector", "content", "--offline"]
 
 
+def fast_index_argv(tiny_clip_spec: str) -> tuple[str, ...]:
+    """`fast_model_flags` as the index runs of an in-process server get them (ServerSettings.index_argv)."""
+    from sceneline.schemas.settings import AnalysisSettings, ModelSettings, UnderstandingSettings
+
+    return (*ModelSettings(visual_model=tiny_clip_spec, offline=True).argv(),
+            *UnderstandingSettings(captioner="none", ocr=False, text_model="none").argv(),
+            *AnalysisSettings(detector="content").argv())
+
+
 def start(home: Path, flags: list[str], key: str = "test-key", port: int | None = None) -> Server:
     os.environ.pop("TWELVELABS_BASE_URL", None)  # the SDK would prefer it to base_url
     port = port or free_port()
@@ -80,6 +90,26 @@ def running(home: Path, flags: list[str], **kwargs) -> Iterator[Server]:
         yield server
     finally:
         stop(server)
+
+
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """An app (its lifespan included) under uvicorn in a thread of this process; yields its URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def wait_for_task(client, task_id: str, timeout_s: float = 300):

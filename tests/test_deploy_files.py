@@ -331,7 +331,7 @@ def test_server_manifest_validates_and_agrees_with_the_serve_command():
     from sceneline.pipelines.cli import app
 
     docs = {d["kind"]: d for d in load_yaml_docs(DEPLOY / "server" / "kubernetes.yaml")}
-    assert set(docs) == {"PersistentVolumeClaim", "Deployment", "Service"}
+    assert set(docs) == {"Deployment", "Service"}  # no PersistentVolumeClaim: nothing to keep on a pod
     for doc in docs.values():
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     serve = get_command(app).commands["serve"]
@@ -342,5 +342,12 @@ def test_server_manifest_validates_and_agrees_with_the_serve_command():
     assert {e["name"] for e in container["env"]} <= {v for p in serve.params for v in ([p.envvar] if p.envvar else [])}
     assert container["ports"][0]["containerPort"] == int(flags["--port"])
     assert flags["--qdrant-url"].startswith("http")  # stateless index: a Qdrant server, never a local folder
+    assert flags["--media-root"].startswith("gs://")  # uploads and multipart chunks in the bucket
     mount = container["volumeMounts"][0]["mountPath"]
     assert flags["--home"] == mount
+    # Stateless (records in Qdrant, media in the bucket): several replicas, replaced one at a time,
+    # with a scratch folder that dies with the pod.
+    deployment = docs["Deployment"]["spec"]
+    assert deployment["replicas"] >= 2 and deployment["strategy"]["type"] == "RollingUpdate"
+    volumes = {v["name"]: v for v in deployment["template"]["spec"]["volumes"]}
+    assert set(volumes[container["volumeMounts"][0]["name"]]) == {"name", "emptyDir"}

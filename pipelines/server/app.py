@@ -9,8 +9,11 @@ router in `ROUTERS` or through `app.include_router(router, prefix=API_PREFIX, de
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import threading
 import time
+from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 from fastapi import Depends, FastAPI, Request
@@ -24,6 +27,7 @@ from sceneline.pipelines.server.indexer import Indexer
 from sceneline.pipelines.server.media_roots import media_root_for
 from sceneline.pipelines.server.multipart import resume as resume_multipart_uploads
 from sceneline.pipelines.server.records import Records
+from sceneline.pipelines.server.records_open import open_records
 from sceneline.pipelines.server.routers import (
     analyze,
     assets,
@@ -47,6 +51,12 @@ UPLOAD_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries and the other form f
 MEDIA_AUTH = [Depends(require_key_or_signature)]
 
 
+# Local index folders this process serves, with how many apps share each: two apps of one process
+# (replicas in a test, an app whose lifespan runs again) share the one owner the folder admits.
+_served: dict[str, tuple[contextlib.ExitStack, int]] = {}
+_served_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def own_store(settings: ServerSettings) -> Iterator[None]:
     """Hold the embedded index for everyone on this machine while the server runs.
@@ -60,11 +70,31 @@ def own_store(settings: ServerSettings) -> Iterator[None]:
         return
     from sceneline.pipelines.store_service import serve_store
 
-    with serve_store(store.path, answer_searches=True):
+    folder = str(Path(store.path).resolve())
+    with _served_lock:
+        stack, users = _served.get(folder, (None, 0))
+        if stack is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(serve_store(store.path, answer_searches=True))
+        _served[folder] = (stack, users + 1)
+    try:
         yield
+    finally:
+        with _served_lock:
+            stack, users = _served.pop(folder)
+            if users > 1:
+                _served[folder] = (stack, users - 1)
+            else:
+                stack.close()
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
+def create_app(settings: ServerSettings, records: Records | None = None) -> FastAPI:
+    """The app over `records` (default: `open_records(settings)`). Several apps over the same
+    records (replicas) serve the same indexes, videos, uploads and presigned URLs."""
+    records = records if records is not None else open_records(settings)
+    if settings.signing_secret is None:
+        settings = dataclasses.replace(settings, signing_secret=records.signing_secret())
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.media.start()
@@ -80,7 +110,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="sceneline", version="1.3",
                   description="A self-hosted TwelveLabs v1.3 API: upload videos, follow indexing, search.",
                   lifespan=lifespan)
-    records = Records(settings.home)
     app.state.settings = settings
     app.state.records = records
     app.state.media = media_root_for(settings)

@@ -9,6 +9,10 @@ id the stream pipeline records its status under (schemas/ids.asset_id_for_object
     PREFIX/<index id>/<task id>/<name>   a video of an API index (the stream indexes it there)
     PREFIX/.assets/<asset id>/<name>     an asset not yet in an index (hidden: the stream skips it)
     PREFIX/.thumbnails/<asset id>/N.jpg  thumbnails, when the stream writes them there
+    PREFIX/.multipart/<upload id>/<n>.<md5>
+                                         chunks of a multipart upload, named by their bytes' MD5 (their
+                                         ETag): any replica of the server joins them, and a chunk sent
+                                         again with other bytes never replaces the copy reported
 
 Playback reads the object back in ranges, so a player can seek without the server holding it.
 """
@@ -19,14 +23,15 @@ import contextlib
 import mimetypes
 import re
 import threading
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from sceneline.pipelines.server.errors import ApiError
-from sceneline.pipelines.server.uploads import CheckedUpload, SavedMedia
-from sceneline.schemas.bucket_root import ASSETS_FOLDER, THUMBNAILS_FOLDER, BucketRoot
+from sceneline.pipelines.server.uploads import CheckedUpload, IterReader, SavedMedia
+from sceneline.schemas.bucket_root import ASSETS_FOLDER, MULTIPART_FOLDER, THUMBNAILS_FOLDER, BucketRoot
 from sceneline.schemas.ids import asset_id_for_object
 
 # A resumable upload sends this much per request (a multiple of 256 KiB, as Cloud Storage asks);
@@ -97,13 +102,13 @@ class BucketMediaRoot:
             raise ApiError(404, f"{uri!r} is not in this server's bucket", code="video_not_exists")
         return self._bucket().blob(uri[len(head):], generation=generation)
 
-    def _upload(self, source: BinaryIO, max_bytes: int, *parts: str) -> SavedMedia:
+    def _upload(self, source: BinaryIO, max_bytes: int, *parts: str, replace: bool = False) -> SavedMedia:
         blob = self._bucket().blob(self.root.object_name(*parts))
         upload = CheckedUpload(source, max_bytes)
         with bucket_trouble(self.root):
-            # if_generation_match=0: a name already taken is an error, never an overwrite. An
-            # exception inside the block cancels the resumable upload (BlobWriter.__exit__).
-            with blob.open("wb", chunk_size=UPLOAD_CHUNK_BYTES, if_generation_match=0,
+            # if_generation_match=0: a name already taken is an error, never an overwrite (unless
+            # `replace`). An exception inside the block cancels the resumable upload (BlobWriter.__exit__).
+            with blob.open("wb", chunk_size=UPLOAD_CHUNK_BYTES, if_generation_match=None if replace else 0,
                            content_type="application/octet-stream") as out:
                 for chunk in upload:
                     out.write(chunk)
@@ -116,8 +121,9 @@ class BucketMediaRoot:
                    max_bytes: int) -> SavedMedia:
         return self._upload(source, max_bytes, index_id, task_id, filename)
 
-    def save_asset(self, source: BinaryIO, filename: str, *, asset_id: str, max_bytes: int) -> SavedMedia:
-        return self._upload(source, max_bytes, ASSETS_FOLDER, asset_id, filename)
+    def save_asset(self, source: BinaryIO, filename: str, *, asset_id: str, max_bytes: int,
+                   replace: bool = False) -> SavedMedia:
+        return self._upload(source, max_bytes, ASSETS_FOLDER, asset_id, filename, replace=replace)
 
     def add_to_index(self, asset: SavedMedia, *, index_id: str, video_id: str) -> SavedMedia:
         """A copy of the asset in the index's folder (made inside Cloud Storage): its upload event
@@ -178,6 +184,51 @@ class BucketMediaRoot:
         except NotFound:
             raise ApiError(404, f"no thumbnail {name!r}", code="resource_not_exists") from None
         return Response(data, media_type="image/jpeg")
+
+    # ---- multipart chunks ------------------------------------------------------------------------
+    def _chunk_name(self, upload_id: str, chunk_index: int, etag: str) -> str:
+        return self.root.object_name(MULTIPART_FOLDER, upload_id, f"{chunk_index}.{etag}")
+
+    def keep_chunk(self, part: Path, upload_id: str, chunk_index: int, etag: str) -> None:
+        """Upload the part file as `<n>.<md5>`. The name says the bytes, so a copy that is there
+        already is the same chunk (nothing to do), and no replica ever replaces a reported chunk's
+        bytes: a re-sent chunk with other bytes is another object, the records say which counts."""
+        from google.api_core.exceptions import PreconditionFailed
+
+        blob = self._bucket().blob(self._chunk_name(upload_id, chunk_index, etag))
+        with bucket_trouble(self.root):
+            try:
+                blob.upload_from_filename(str(part), if_generation_match=0,
+                                          content_type="application/octet-stream")
+            except PreconditionFailed:
+                pass
+
+    def joined_chunks(self, upload_id: str, etags: list[str]) -> BinaryIO:
+        """Read back in order rather than composed in the bucket: the joined file must pass through
+        the same checks (media, size, SHA-256) as any upload, which reads every byte anyway."""
+        return IterReader(self._read_chunks([self._chunk_name(upload_id, n, etag)
+                                             for n, etag in enumerate(etags, start=1)]))
+
+    def _read_chunks(self, names: list[str]) -> Iterator[bytes]:
+        for name in names:
+            with self._bucket().blob(name).open("rb", chunk_size=UPLOAD_CHUNK_BYTES) as f:
+                while piece := f.read(UPLOAD_CHUNK_BYTES):
+                    yield piece
+
+    def remove_chunks(self, upload_id: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        prefix = self.root.object_name(MULTIPART_FOLDER, upload_id) + "/"
+        with bucket_trouble(self.root):
+            for blob in self._client_for_listing().list_blobs(self.root.bucket, prefix=prefix):
+                try:
+                    blob.delete()
+                except NotFound:  # removed by another replica meanwhile
+                    pass
+
+    def _client_for_listing(self):
+        self._bucket()  # makes the client
+        return self._client
 
     @staticmethod
     def _read_range(blob, first: int, last: int) -> Iterator[bytes]:

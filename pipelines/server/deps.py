@@ -59,7 +59,7 @@ def presigned_url(request: Request, path: str, expires: Optional[int] = None) ->
     """`media_url`, or with `expires` (Unix seconds) one that stops working then (multipart chunk URLs)."""
     query = "" if expires is None else f"expires={expires}&"
     return (str(request.base_url).rstrip("/") + path + "?" + query
-            + "sig=" + sign(request.app.state.settings.key_salt, path, expires))
+            + "sig=" + sign(request.app.state.settings.signing_secret, path, expires))
 
 
 def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]) -> Optional[str]:
@@ -79,8 +79,9 @@ def thumbnail_url(request: Request, settings: ServerSettings, uri: Optional[str]
 
 
 def sign(secret: bytes, path: str, expires: Optional[int] = None) -> str:
-    """HMAC over the path (and the expiry, when the URL has one) with the server's key salt: a new
-    secret per server process, so every presigned URL stops working when the server restarts."""
+    """HMAC over the path (and the expiry, when the URL has one) with the records' signing secret:
+    every replica sharing the records signs alike. One server's sqlite records make a new secret per
+    process, so its presigned URLs stop working when it restarts."""
     message = path if expires is None else f"{path}?expires={expires}"
     return hmac.new(secret + b"media", message.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -93,7 +94,7 @@ def require_live_signature(request: Request) -> None:
     if not (expires_text.isascii() and expires_text.isdigit()) or not given:
         raise ApiError(403, "this URL is not presigned: it needs its expires and sig parameters",
                        code="signature_invalid")
-    if not hmac.compare_digest(given, sign(settings.key_salt, request.url.path, int(expires_text))):
+    if not hmac.compare_digest(given, sign(settings.signing_secret, request.url.path, int(expires_text))):
         raise ApiError(403, "the URL's signature does not match (altered, or signed before the server restarted: "
                             "ask for new presigned URLs)", code="signature_invalid")
     if int(expires_text) < time.time():
@@ -104,7 +105,7 @@ def require_key_or_signature(request: Request) -> None:
     """Media routes: a valid `sig` (from a URL this server handed out) or the API key."""
     settings = request.app.state.settings
     given = request.query_params.get("sig")
-    if given and hmac.compare_digest(given, sign(settings.key_salt, request.url.path)):
+    if given and hmac.compare_digest(given, sign(settings.signing_secret, request.url.path)):
         return
     require_api_key(request)
 

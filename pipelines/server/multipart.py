@@ -1,12 +1,14 @@
-"""Multipart (resumable) uploads on disk: chunk plans, chunks streamed in, the file assembled.
+"""Multipart (resumable) uploads: chunk plans, chunks streamed in, the file assembled.
 
-A session's chunks live in `<media root>/multipart/<upload id>/<n>`, each written as a uniquely
-named part file, fsynced and renamed over `<n>` (so a re-sent chunk replaces the old copy in one
-step, and a dropped connection leaves only a part file that nothing refers to). The records
-(records.py) say which chunks arrived and which the client reported. When the last chunk is
-reported, the chunks are joined, streamed through the same checks a direct asset upload goes
-through (media check, hash, size) onto the media root (media_roots.py: the asset's folder, or a
-gs:// bucket); the asset becomes `ready`, or `failed` with the reason. A server stopped mid-assembly assembles again on start.
+A chunk's bytes are first written to a uniquely named part file in `<multipart root>/<upload id>/`
+(a dropped connection leaves only a part file that nothing refers to), then kept on the media root
+(media_roots.py): renamed over `<n>` in the local folder, or uploaded into the bucket as
+`.multipart/<upload id>/<n>.<md5>`, where every replica of the server finds it (in bucket mode the
+part file is scratch, gone when the request ends). The records (records.py) say which chunks
+arrived and which the client reported. When the last chunk is reported, the chunks are joined,
+streamed through the same checks a direct asset upload goes through (media check, hash, size) onto
+the media root (the asset's folder, or the bucket); the asset becomes `ready`, or `failed` with the
+reason. A server stopped mid-assembly assembles again on start.
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import re
 import shutil
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 from starlette.requests import ClientDisconnect
 
@@ -37,9 +38,8 @@ from sceneline.pipelines.server.records import (
     Records,
     UploadRow,
 )
-from sceneline.pipelines.server.settings import UPLOAD_CHUNK_BYTES, ServerSettings
+from sceneline.pipelines.server.settings import ServerSettings
 from sceneline.pipelines.server.media_roots import MediaRoot
-from sceneline.pipelines.server.uploads import IterReader
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,6 @@ def chunk_folder(settings: ServerSettings, upload_id: str) -> Path:
     if not _UPLOAD_ID.fullmatch(upload_id):
         raise ApiError(404, f"no upload with id {upload_id!r}", code="upload_not_exists")
     return settings.multipart_root / upload_id
-
-
-def chunk_path(settings: ServerSettings, upload_id: str, chunk_index: int) -> Path:
-    return chunk_folder(settings, upload_id) / str(chunk_index)
 
 
 def check_chunk_index(upload: UploadRow, chunk_index: int) -> None:
@@ -139,8 +135,10 @@ async def receive_chunk(settings: ServerSettings, upload: UploadRow, chunk_index
     return part, size, digest.hexdigest()
 
 
-# Chunks are settled and reported under their upload's lock (one of a fixed set), so a chunk is
-# never replaced while, or after, it is reported, nor once the upload is being assembled.
+# Chunks are settled and reported under their upload's lock (one of a fixed set), so in one process
+# a chunk is never replaced while, or after, it is reported, nor once the upload is being assembled.
+# Between replicas the records' compare-and-set writes keep that promise, and a bucket keeps each
+# chunk under its bytes' MD5, so a replaced copy is another object, never the reported one.
 _LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
@@ -148,9 +146,9 @@ def upload_lock(upload_id: str) -> threading.Lock:
     return _LOCKS[hash(upload_id) % len(_LOCKS)]
 
 
-def settle_chunk(settings: ServerSettings, records: Records, upload_id: str, chunk_index: int, part: Path,
+def settle_chunk(records: Records, media: MediaRoot, upload_id: str, chunk_index: int, part: Path,
                  size: int, etag: str) -> None:
-    """Keep a received part file as the chunk (fsync, rename) and record it. Sending a chunk again
+    """Keep a received part file as the chunk (on the media root) and record it. Sending a chunk again
     replaces it until it is reported; after that, only the same bytes are accepted (a no-op).
     Blocking: run it off the event loop."""
     try:
@@ -162,10 +160,13 @@ def settle_chunk(settings: ServerSettings, records: Records, upload_id: str, chu
                     raise ApiError(409, f"chunk {chunk_index} is reported already, with other bytes",
                                    code="chunk_reported")
                 return
-            with open(part, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(part, chunk_path(settings, upload_id, chunk_index))
+            media.keep_chunk(part, upload_id, chunk_index, etag)
             records.chunk_received(upload_id, chunk_index, size, etag)
+            kept = records.chunk(upload_id, chunk_index)
+            if kept is not None and kept.status == COMPLETED and kept.etag != etag:
+                # Reported through another replica since the check above: the report stands.
+                raise ApiError(409, f"chunk {chunk_index} is reported already, with other bytes",
+                               code="chunk_reported")
     finally:
         part.unlink(missing_ok=True)
 
@@ -196,31 +197,21 @@ def report_chunks(records: Records, upload_id: str, reports: list[tuple[int, int
     return processed, total, completes
 
 
-def _pieces(paths: list[Path]) -> Iterator[bytes]:
-    for path in paths:
-        with open(path, "rb") as f:
-            while piece := f.read(UPLOAD_CHUNK_BYTES):
-                yield piece
-
-
-def joined(paths: list[Path]) -> IterReader:
-    """The chunks, in order, read as one stream (nothing is held whole)."""
-    return IterReader(_pieces(paths))
-
-
 def assemble(settings: ServerSettings, records: Records, upload: UploadRow, media: MediaRoot) -> None:
     """Join a completed upload's chunks into its asset's file on the media root (a folder, or a
     gs:// bucket), checked as a direct upload is, and settle the asset `ready` or `failed`; the
     chunks are removed after."""
     asset = records.asset(upload.asset_id)
-    folder = chunk_folder(settings, upload.id)
     if asset is None or asset.status != PROCESSING:
-        shutil.rmtree(folder, ignore_errors=True)  # settled already, or deleted: nothing to build
+        remove_chunks(settings, media, upload.id)  # settled already, or deleted: nothing to build
         return
-    paths = [folder / str(i) for i in range(1, upload.total_chunks + 1)]
+    chunks = records.chunks(upload.id)
+    etags = [(chunks[n].etag or "") if n in chunks else "" for n in range(1, upload.total_chunks + 1)]
     try:
-        stored = media.save_asset(joined(paths), upload.filename, asset_id=asset.id,
-                                  max_bytes=settings.max_upload_bytes)
+        # `replace`: another replica (or this server before a restart) may be joining the same
+        # chunks into the same file; the asset settles once (records.finish_asset), the file is the same.
+        stored = media.save_asset(media.joined_chunks(upload.id, etags), upload.filename, asset_id=asset.id,
+                                  max_bytes=settings.max_upload_bytes, replace=True)
     except ApiError as exc:  # the same reasons a direct upload is refused for (not media, empty, too large)
         records.finish_asset(asset.id, FAILED, error=exc.message)
     except OSError as exc:
@@ -232,7 +223,13 @@ def assemble(settings: ServerSettings, records: Records, upload: UploadRow, medi
                                                          f"not the announced {upload.total_size}")
         else:
             records.finish_asset(asset.id, READY, path=stored.uri, sha256=stored.sha256, size=stored.size)
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_chunks(settings, media, upload.id)
+
+
+def remove_chunks(settings: ServerSettings, media: MediaRoot, upload_id: str) -> None:
+    """An ended upload's chunks, kept ones and any part file left on this machine."""
+    media.remove_chunks(upload_id)
+    shutil.rmtree(chunk_folder(settings, upload_id), ignore_errors=True)
 
 
 # Uploads being assembled in this process: an app whose lifespan runs again (resume) must not
@@ -262,7 +259,7 @@ def assemble_in_background(settings: ServerSettings, records: Records, upload: U
 def resume(settings: ServerSettings, records: Records, media: MediaRoot) -> None:
     """On start: settle sessions that expired while the server was down, and assemble again any
     completed upload whose asset is still `processing` (the server stopped mid-assembly)."""
-    expire_stale(settings, records)
+    expire_stale(settings, records, media)
     for upload in records.uploads(COMPLETED):
         asset = records.asset(upload.asset_id)
         if asset is not None and asset.status == PROCESSING:
@@ -270,11 +267,11 @@ def resume(settings: ServerSettings, records: Records, media: MediaRoot) -> None
             assemble_in_background(settings, records, upload, media)
 
 
-def expire_stale(settings: ServerSettings, records: Records) -> None:
+def expire_stale(settings: ServerSettings, records: Records, media: MediaRoot) -> None:
     """Sessions past their 24 hours: `expired`, their chunks removed, their reserved asset `failed`."""
     now = datetime.now(timezone.utc)
     for upload in records.uploads(ACTIVE):
         if is_expired(upload, now) and records.move_upload(upload.id, ACTIVE, EXPIRED):
-            shutil.rmtree(chunk_folder(settings, upload.id), ignore_errors=True)
+            remove_chunks(settings, media, upload.id)
             records.finish_asset(upload.asset_id, FAILED,
                                  error=f"the multipart upload expired at {upload.expires_at} before it was complete")

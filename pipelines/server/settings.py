@@ -38,13 +38,16 @@ class ServerSettings:
     store:           the index store; each API index is a collection named `<collection>-<index id>`.
     index_argv:      `sceneline index` options every indexing run gets (models, limits, detector).
     api_key_hashes:  hashed API keys (see auth.py); empty: no key needed (loopback only).
+    signing_secret:  signs presigned media and chunk URLs; create_app sets it from the records, so
+                     every replica sharing them accepts the URLs any of them hands out.
     """
 
     home: Path
     store: StoreConfig
     index_argv: tuple[str, ...] = ()
     api_key_hashes: tuple[str, ...] = ()
-    key_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16))  # also signs media URLs
+    key_salt: bytes = field(default_factory=lambda: secrets.token_bytes(16))  # API key hashes, this process only
+    signing_secret: bytes | None = None  # signs presigned URLs; None: the records' (shared by every replica)
     index_workers: int = field(default_factory=default_index_workers)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     multipart_chunk_bytes: int = DEFAULT_MULTIPART_CHUNK_BYTES  # chunk size of multipart upload sessions
@@ -67,7 +70,8 @@ class ServerSettings:
 
     @property
     def multipart_root(self) -> Path:
-        """Chunks of unfinished multipart uploads, one folder per upload session."""
+        """Chunks of unfinished multipart uploads as they arrive, one folder per upload session
+        (kept there with a local media root; with a bucket, only while a chunk is received)."""
         return self.media_root / "multipart"
 
     @property

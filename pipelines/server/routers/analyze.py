@@ -14,9 +14,6 @@ from sceneline.pipelines.server.settings import ServerSettings
 from sceneline.transforms.models.generation import load_generator
 from sceneline.transforms.store.scene_store import SceneStore
 
-ANALYZE_TASKS_FILE = "analyze-tasks.sqlite3"
-
-
 def router(settings: ServerSettings, records: Records) -> APIRouter:
     def locate(ref: str) -> tuple[Any, str]:
         row = records.video(ref) or next((r for r in records.videos() if r.asset_id == ref), None)
@@ -27,4 +24,4 @@ def router(settings: ServerSettings, records: Records) -> APIRouter:
 
     return build_router(locate, lambda: load_generator(settings.analyzer), settings=settings.analysis,
                         cache=AnswerCache(settings.home / DEFAULT_CACHE_NAME), reel_dir=str(settings.home / "reels"),
-                        tasks_path=settings.home / ANALYZE_TASKS_FILE)
+                        task_shelf=records.task_shelf())

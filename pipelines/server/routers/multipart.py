@@ -4,9 +4,10 @@ get_additional_presigned_urls, list_incomplete_uploads, and its `upload_file` he
 
 The presigned chunk URLs point at this server (`PUT .../chunks/{n}?expires=..&sig=..`), signed like
 its media URLs, so whoever holds one can send that chunk without the API key, as with S3. The
-chunk bytes and the sessions are kept on disk and in the records (pipelines/server/multipart.py),
-so an upload resumes after a dropped connection or a server restart: `get_status` says which
-chunks are missing and `presigned-urls` hands out new URLs for them.
+chunk bytes and the sessions are kept on the media root and in the records
+(pipelines/server/multipart.py), so an upload resumes after a dropped connection or a server
+restart, and its chunks may reach any replica: `get_status` says which chunks are missing and
+`presigned-urls` hands out new URLs for them.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the annotations as objects.
@@ -169,13 +170,14 @@ def shown_status(upload: UploadRow) -> str:
 
 @router.post(UPLOADS, status_code=201, response_model=UploadCreated)
 def create_upload(body: UploadCreate, request: Request, records: Records = Depends(get_records),
-                  settings: ServerSettings = Depends(get_settings)) -> UploadCreated:
+                  settings: ServerSettings = Depends(get_settings),
+                  media: MediaRoot = Depends(get_media)) -> UploadCreated:
     if body.total_size > settings.max_upload_bytes:
         raise ApiError(400, f"total_size {body.total_size} is larger than this server's limit of "
                             f"{settings.max_upload_bytes} bytes", code="file_too_large")
     filename = safe_filename(body.filename, "asset")
     metadata = check_metadata_values({k: v for k, v in (body.user_metadata or {}).items() if v is not None})
-    multipart.expire_stale(settings, records)  # abandoned sessions give their disk back
+    multipart.expire_stale(settings, records, media)  # abandoned sessions give their disk back
     chunk_size, total_chunks = multipart.chunk_plan(body.total_size, settings.multipart_chunk_bytes)
     asset_id = new_id()
     # The asset is reserved now (TwelveLabs: `processing` until the upload is complete and checked).
@@ -194,8 +196,9 @@ def create_upload(body: UploadCreate, request: Request, records: Records = Depen
 @router.get(UPLOADS, response_model=IncompleteUploadList)
 def list_incomplete_uploads(page: int = Query(1, ge=1), page_limit: int = Query(10, ge=1, le=50),
                             records: Records = Depends(get_records),
-                            settings: ServerSettings = Depends(get_settings)) -> IncompleteUploadList:
-    multipart.expire_stale(settings, records)
+                            settings: ServerSettings = Depends(get_settings),
+                            media: MediaRoot = Depends(get_media)) -> IncompleteUploadList:
+    multipart.expire_stale(settings, records, media)
     rows = records.uploads(ACTIVE)
     return IncompleteUploadList(
         data=[IncompleteUpload(upload_id=u.id, asset_id=u.asset_id, filename=u.filename, status=u.status,
@@ -301,5 +304,6 @@ async def put_chunk(upload_id: str, chunk_index: int, request: Request,
     except ApiError as exc:
         await run_in_threadpool(records.chunk_failed, upload.id, chunk_index, exc.message)
         raise
-    await run_in_threadpool(multipart.settle_chunk, settings, records, upload.id, chunk_index, part, size, etag)
+    await run_in_threadpool(multipart.settle_chunk, records, request.app.state.media, upload.id, chunk_index, part,
+                            size, etag)
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
