@@ -17,6 +17,7 @@ from sceneline.schemas import AnalyzedAsset, AssetRecord, AssetStatus, MediaAsse
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
 from qdrant_client import QdrantClient, models
 
+from sceneline.pipelines.filters import translate_filter
 from sceneline.pipelines.store_service import serve_store
 from sceneline.transforms.store.advert import ADVERT_NAME
 from sceneline.transforms.store.backend import CollectionSpec
@@ -63,7 +64,7 @@ def shared_store(request, tmp_path_factory):
 
 @pytest.fixture
 def store(shared_store):
-    for collection in (shared_store.names.scenes, shared_store.names.assets):
+    for collection in (shared_store.names.scenes, shared_store.names.assets, shared_store.names.media):
         shared_store.backend.delete(collection, where=models.Filter(must=[]))
     assert shared_store.count_scenes() == 0
     return shared_store
@@ -106,6 +107,21 @@ def test_search_returns_the_scene_of_the_query_vector(store):
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     assert hits[0].start_s == 8.0 and hits[0].end_s == 10.0 and hits[0].filename == "a.mp4"
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_an_asset_filter_sees_the_assets_written_and_deleted_since_it_last_ran(store):
+    """Filters on asset fields are resolved on the media collection, and what was resolved is
+    kept only while that collection is unchanged."""
+    by_name = translate_filter({"filename": "b.mp4"})
+    store.write_scenes(asset(A1, "/m/a.mp4", 2))
+    assert store.count_scenes(where=by_name) == 0
+    b = asset(A2, "/m/b.mp4", 3, seed=5)
+    store.write_scenes(b)
+    assert store.count_scenes(where=by_name) == 3
+    hits = store.query_scenes({VISUAL_VECTOR: b.scenes[0].vectors[VISUAL_VECTOR]}, limit=10, query_filter=by_name)
+    assert [(h.asset_id, h.filename) for h in hits] == [(A2, "b.mp4")] * 3
+    store.delete_asset(A2)
+    assert store.count_scenes(where=by_name) == 0 and store.count_scenes() == 2
 
 
 def test_status_records_round_trip(store):

@@ -167,6 +167,11 @@ class StoreBackend(abc.ABC):
         """The best `groups` values of the payload field `group_by`, each with up to
         `group_size` of its best points (request.limit and offset are ignored)."""
 
+    def collection_version(self, name: str) -> int | None:
+        """A number that changes with every write to the collection, for caching what was read
+        of it; None when writes can come from elsewhere unseen (a server, another process)."""
+        return None
+
     def optimize(self) -> None:
         """Finish pending index builds (an engine that builds them itself does nothing)."""
 

@@ -7,6 +7,9 @@ process that owns a local folder (engines.py picks; one engine per folder and pr
 
 from __future__ import annotations
 
+import json
+import threading
+import weakref
 from typing import Any, Iterator, Sequence
 
 from qdrant_client import models
@@ -25,7 +28,7 @@ from sceneline.schemas.qdrant_layout import (
     TEXT_VECTOR,
 )
 from sceneline.schemas.speech import SpeechSegment
-from sceneline.transforms.store.backend import CollectionSpec, StoreBackend, StorePoint, VectorQuery
+from sceneline.transforms.store.backend import CollectionSpec, StoreBackend, StorePoint, VectorQuery, filter_to_json
 from sceneline.transforms.store.config import (  # noqa: F401  (the public import path)
     DEFAULT_COLLECTION,
     DEFAULT_LOCAL_PATH,
@@ -49,6 +52,12 @@ from sceneline.transforms.store.speech_ranking import fuse_rrf, rank_lexical
 
 UPSERT_CHUNK = 256
 SCROLL_PAGE = 512
+# Asset filters resolved into asset ids, per engine (see SceneStore._assets_matching):
+# (media collection, filter) -> (the collection's version, (asset ids, complement)).
+RESOLVED_PER_BACKEND = 256
+_Resolved = dict[tuple[str, str], tuple[int, tuple[list[str], bool]]]
+_RESOLVED: "weakref.WeakKeyDictionary[StoreBackend, _Resolved]" = weakref.WeakKeyDictionary()
+_RESOLVED_LOCK = threading.Lock()
 
 
 class IndexMismatchError(UserError, RuntimeError):
@@ -182,11 +191,28 @@ class SceneStore:
         return resolve_asset_conditions(flt, self._assets_matching) if self.split else flt
 
     def _assets_matching(self, asset_filter: models.Filter) -> tuple[list[str], bool]:
+        """The assets a filter on asset fields admits, or (True) those it does not, whichever are
+        fewer. Kept while the media collection is unchanged: a library's searches repeat their
+        filters (the pages of one search, a console's facets), and reading the assets is most of
+        such a search's time."""
+        version = self.backend.collection_version(self.names.media)
+        key = (self.names.media, json.dumps(filter_to_json(asset_filter), sort_keys=True))
+        with _RESOLVED_LOCK:
+            cache = _RESOLVED.setdefault(self.backend, {})
+            kept = cache.get(key)
+        if version is not None and kept is not None and kept[0] == version:
+            return kept[1]
         matching = self.backend.count(self.names.media, asset_filter)
         others = self.backend.count(self.names.media) - matching
         complement = others < matching
         where = models.Filter(must_not=[asset_filter]) if complement else asset_filter
-        return [p.payload["asset_id"] for p in self.iter_points(self.names.media, where)], complement
+        found = [p.payload["asset_id"] for p in self.iter_points(self.names.media, where)], complement
+        if version is not None:
+            with _RESOLVED_LOCK:
+                if len(cache) >= RESOLVED_PER_BACKEND:
+                    cache.pop(next(iter(cache)))
+                cache[key] = (version, found)
+        return found
 
     # ---- speech segments -----------------------------------------------------------------
     def write_speech(self, analyzed: AnalyzedAsset) -> int:
