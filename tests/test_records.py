@@ -34,6 +34,7 @@ from sceneline.pipelines.server.records import (
     VideoRow,
     new_id,
 )
+from sceneline.pipelines.server.records_open import move_in_sqlite_records
 from sceneline.pipelines.server.records_qdrant import QdrantRecords, records_collection
 from sceneline.pipelines.server.records_sqlite import SqliteRecords
 
@@ -281,3 +282,38 @@ def test_an_analyze_task_whose_replica_stopped_ends_failed(replicas):
     task = TaskBook(a.task_shelf()).get("t1")
     assert task["status"] == "failed" and task["error"]["code"] == "task_interrupted" and task["completed_at"]
     assert TaskBook(a.task_shelf()).get("nope") is None
+
+
+def test_an_older_servers_sqlite_records_move_into_qdrant_once(tmp_path):
+    """An upgrade from a server that kept its records in sqlite next to a Qdrant server for the
+    scenes: the first start with the records in Qdrant brings every record over, deleted ones and
+    the state of uploads and chunks included, and the file is not read again."""
+    old = SqliteRecords(tmp_path)
+    index = old.add_index("news", MODELS, [])
+    ready = _video(old, index.id, "a1", READY, sha256="s1")
+    gone = _video(old, index.id, "a2", READY)
+    old.delete_video(gone.id)
+    old.update_video(ready.id, user_metadata={"desk": "sports"}, system_metadata={"duration": 9.5})
+    upload = _upload(old, chunks=2)
+    old.chunk_received(upload.id, 1, 10, "etag-1")
+    assert old.chunk_reported(upload.id, 1, "etag-1")
+    token = old.add_search_page({"query_text": "goal"}, 2)
+    old.close()
+
+    client = QdrantClient(":memory:")
+    moved = move_in_sqlite_records(tmp_path, QdrantRecords(client, "t"))
+    assert moved == 6 and not (tmp_path / "server.sqlite3").exists()
+    new = QdrantRecords(client, "t")
+    assert [i.name for i in new.indexes()] == ["news"]
+    [video] = new.videos(index.id)
+    assert (video.id, video.task_id, video.user_metadata, video.system_metadata) == (
+        ready.id, ready.task_id, {"desk": "sports"}, {"duration": 9.5})
+    assert new.video(gone.id) is None and new.asset_ids_ever(index.id) == {"a1", "a2"}
+    assert new.ready_with_content(index.id, "s1").id == ready.id
+    assert new.upload(upload.id).total_chunks == 2 and new.chunk(upload.id, 1).status == COMPLETED
+    assert not new.chunk_reported(upload.id, 1, "etag-1")  # already reported, as before the move
+    assert new.search_page(token) == ({"query_text": "goal"}, 2)
+    # A second replica starting from an old copy of the file finds the records there and moves nothing.
+    SqliteRecords(tmp_path).add_index("stale", MODELS, [])
+    assert move_in_sqlite_records(tmp_path, QdrantRecords(client, "t")) == 0
+    assert [i.name for i in new.indexes()] == ["news"]

@@ -194,6 +194,17 @@ class QdrantRecords(Records):
         with self._serial():
             return self._client.count(self._collection(kind), count_filter=where, exact=True).count
 
+    # ---- moving in ------------------------------------------------------------------------------
+    def is_empty(self) -> bool:
+        """No index, video, asset or upload recorded yet (a new deployment)."""
+        return not any(self._count(kind, qm.Filter()) for kind in ("indexes", "videos", "assets", "uploads"))
+
+    def import_record(self, kind: str, key: str, fields: dict[str, Any]) -> None:
+        """Keep a record as another home exported it (SqliteRecords.export): same kind, key and fields."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown record kind {kind!r}")
+        self._put(kind, key, fields)
+
     # ---- the server --------------------------------------------------------------------------
     def signing_secret(self) -> bytes:
         # First writer wins: an insert-only upsert never replaces the secret another replica made.

@@ -4,13 +4,14 @@ compare-and-set writes are single `UPDATE ... WHERE` statements."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import sqlite3
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from sceneline.pipelines.analyze_routes import SqliteTaskShelf
 from sceneline.pipelines.server.records import (
@@ -308,6 +309,25 @@ class SqliteRecords(Records):
         found = self._rows("SELECT query, page FROM search_pages WHERE token=?", (token,))
         return (json.loads(found[0]["query"]), found[0]["page"]) if found else None
 
+
+    # ---- moving to another home ------------------------------------------------------------
+    def export(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every record, deleted ones too, as (kind, key, fields): what QdrantRecords.import_record
+        takes (records_open.py moves an older server's records into a Qdrant server with it)."""
+        for r in self._rows("SELECT * FROM indexes"):
+            yield "indexes", r["id"], {**dataclasses.asdict(_index_row(r)), "deleted": bool(r["deleted"])}
+        for r in self._rows("SELECT * FROM videos"):
+            yield "videos", r["id"], {**dataclasses.asdict(_video_row(r)), "deleted": bool(r["deleted"])}
+        for r in self._rows("SELECT * FROM assets"):
+            yield "assets", r["id"], {**dataclasses.asdict(_asset_row(r)), "deleted": bool(r["deleted"])}
+        for r in self._rows("SELECT * FROM multipart_uploads"):
+            yield "uploads", r["id"], dataclasses.asdict(_upload_row(r))
+        for r in self._rows("SELECT * FROM multipart_chunks"):
+            yield ("chunks", f"{r['upload_id']}/{r['chunk_index']}",
+                   {**dataclasses.asdict(_chunk_row(r)), "upload_id": r["upload_id"]})
+        for r in self._rows("SELECT * FROM search_pages"):
+            yield "search_pages", r["token"], {"query": json.loads(r["query"]), "page": r["page"],
+                                               "created_at": r["created_at"]}
 
 def _index_row(r: sqlite3.Row) -> IndexRow:
     return IndexRow(r["id"], r["name"], json.loads(r["models"]), json.loads(r["addons"]), r["created_at"],
