@@ -84,3 +84,14 @@ def test_take_hands_out_each_frame_once():
     assert len(first) == 3 and len(second) == 2 and small.take() == []
     # The block's working memory is reused: handed-out arrays must not change afterwards.
     assert np.array_equal(first[0], made(frames[:1])[0])
+
+
+def test_frames_tagged_bt709_are_converted_with_its_matrix():
+    frame = real_frames("groundtruth/gt_mixed.mp4", 1)[0]
+    frame.colorspace = 1  # AVCOL_SPC_BT709, as HD streams are tagged
+    [small] = made([frame])
+    bt709 = swscale_rgb(frame)  # swscale reads the frame's colour space
+    frame.colorspace = 2  # untagged: BT.601
+    bt601 = swscale_rgb(frame)
+    small = small.astype(np.int16)
+    assert np.abs(small - bt709).mean() < 0.8 * np.abs(small - bt601).mean()

@@ -8,7 +8,8 @@ shot detection beyond decoding. So for 8-bit planar YUV, the usual case:
   picture's detail, which cuts and dissolves are scored on);
 - the chroma is read at the thumbnail's pixel centres straight from the decoded planes (no copy
   of the planes: colour only counts over large areas, and chroma planes are smooth);
-- the conversion to RGB (BT.601, as swscale's default) runs in numpy over a whole block of
+- the conversion to RGB (with the matrix swscale would use: BT.709 or BT.2020 where the frame
+  says so, else BT.601; full range for the yuvj formats) runs in numpy over a whole block of
   frames, so its cost per frame is a few microseconds.
 
 Other pixel formats (RGB, 10-bit, hardware frames downloaded as NV12) take swscale's RGB path.
@@ -22,9 +23,23 @@ from av.video.reformatter import VideoReformatter
 
 # 8-bit planar YUV layouts whose chroma planes can be read directly; the yuvj ones are full range.
 _PLANAR_YUV = {"yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj444p"}
-_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
-# Limited-range chroma spans 16-240; full-range RGB needs it stretched to 0-255.
+# Limited-range chroma spans 16-240; full-range RGB needs it stretched to 0-255. Like swscale
+# when no range is passed to it (the luma comes from swscale), only the yuvj formats are full range.
 _LIMITED_CHROMA = 255 / 224
+
+
+def _ycbcr_to_rgb(kr: float, kb: float) -> np.ndarray:
+    """Full-range Y'CbCr (chroma centred on 0) to RGB, for the luma weights kr, kb."""
+    kg = 1.0 - kr - kb
+    return np.array([[1.0, 0.0, 2 * (1 - kr)],
+                     [1.0, -2 * kb * (1 - kb) / kg, -2 * kr * (1 - kr) / kg],
+                     [1.0, 2 * (1 - kb), 0.0]], np.float32)
+
+
+_BT601 = _ycbcr_to_rgb(0.299, 0.114)
+# AVColorSpace values swscale has its own matrix for; every other (unspecified included) is BT.601.
+_MATRICES = {1: _ycbcr_to_rgb(0.2126, 0.0722), 7: _ycbcr_to_rgb(0.212, 0.087),  # BT.709, SMPTE 240M
+             9: _ycbcr_to_rgb(0.2627, 0.0593), 10: _ycbcr_to_rgb(0.2627, 0.0593)}  # BT.2020
 
 
 class SmallFrames:
@@ -41,7 +56,7 @@ class SmallFrames:
         # size cost page faults every time).
         self._ycc = np.empty((block, 3, self.height, self.width), np.float32)
         self._rgb = np.empty((block, 3, self.height * self.width), np.float32)
-        self._chroma_scale = np.empty(block, np.float32)
+        self._matrix = np.empty((block, 3, 3), np.float32)  # per frame: its chroma range and colour space
         self._waiting = 0
         self._sample_at: dict[tuple[int, int], tuple] = {}
 
@@ -54,8 +69,10 @@ class SmallFrames:
         _, cb, cr = frame.planes
         ycc[1] = self._sample(cb)
         ycc[2] = self._sample(cr)
-        full = frame.format.name.startswith("yuvj") or frame.color_range == _FULL_RANGE
-        self._chroma_scale[self._waiting] = 1.0 if full else _LIMITED_CHROMA
+        matrix = _MATRICES.get(int(frame.colorspace), _BT601)
+        if not frame.format.name.startswith("yuvj"):
+            matrix = matrix * np.array([1.0, _LIMITED_CHROMA, _LIMITED_CHROMA], np.float32)
+        self._matrix[self._waiting] = matrix
         self._waiting += 1
         self._done.append(None)
 
@@ -68,11 +85,9 @@ class SmallFrames:
         return out
 
     def _convert(self, count: int) -> np.ndarray:
-        """The waiting frames in RGB (BT.601), count x H x W x 3."""
-        chroma = self._ycc[:count, 1:]
-        chroma -= 128.0
-        chroma *= self._chroma_scale[:count, None, None, None]
-        rgb = np.matmul(_YCC_TO_RGB, self._ycc[:count].reshape(count, 3, -1), out=self._rgb[:count])
+        """The waiting frames in RGB, count x H x W x 3."""
+        self._ycc[:count, 1:] -= 128.0
+        rgb = np.matmul(self._matrix[:count], self._ycc[:count].reshape(count, 3, -1), out=self._rgb[:count])
         rgb += 0.5  # round to nearest on the cast below
         np.clip(rgb, 0, 255, out=rgb)
         return rgb.astype(np.uint8).transpose(0, 2, 1).reshape(count, self.height, self.width, 3)
@@ -103,6 +118,3 @@ class SmallFrames:
         self._sample_at[(width, height)] = (rows, cols)
         return rows, cols
 
-
-# Full-range Y'CbCr to RGB, BT.601 (swscale's default for RGB output).
-_YCC_TO_RGB = np.array([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]], np.float32)
