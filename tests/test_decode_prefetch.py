@@ -37,6 +37,16 @@ def test_background_decoding_gives_the_frames_of_a_plain_decode(clip):
     assert stats.frames == plain_stats.frames and stats.span_s == plain_stats.span_s
 
 
+def test_without_keep_frames_only_the_full_size_frames_are_left_out(clip):
+    kept, _ = decoded(clip)
+    with av.open(str(clip)) as container:
+        decoder = FrameDecoder(container, container.streams.video[0], keep_frames=False)
+        light = [(d.index, round(d.time_s, 6), d.small.copy(), d.frame) for d in decoder]
+    assert [f for *_, f in light] == [None] * 90
+    assert [(i, t) for i, t, _, _ in light] == [(i, t) for i, t, _ in kept]
+    assert all(np.array_equal(a, b) for (_, _, a, _), (_, _, b) in zip(light, kept))
+
+
 def test_leaving_early_stops_the_decoding_thread(clip):
     before = threading.active_count()
     with av.open(str(clip)) as container:

@@ -1,12 +1,13 @@
 """Decode a video once, in presentation order, with true timestamps and small frames for scoring.
 
-Frames come out of FFmpeg already scaled down (swscale does the work in C, through one scaler
-kept for the whole stream), so detectors see small arrays and no full-size RGB copy is made
-except for the few frames kept as keyframes. Decoding uses FFmpeg's frame and slice threads, and
-by default runs in a background thread (`prefetch`), so that decoding the next frames overlaps
-with whatever the caller does with these ones (scoring, keyframes): PyAV releases the GIL while
-FFmpeg decodes and scales. The scaler itself runs single-threaded: its output is a few thousand
-pixels, and swscale's default of one slice thread per core costs more than it saves there.
+Frames come out already scaled down (small_frames.py: swscale's area filter in C, through one
+scaler kept for the whole stream, and colour conversion in numpy over blocks of frames), so
+detectors see small arrays and no full-size RGB copy is made except for the few frames kept as
+keyframes. Decoding uses FFmpeg's frame and slice threads, and by default runs in a background
+thread (`prefetch`), so that decoding the next frames overlaps with whatever the caller does with
+these ones (scoring, keyframes): PyAV releases the GIL while FFmpeg decodes and scales. Callers
+that take no keyframes pass `keep_frames=False`, so each full-size frame goes back to the
+decoder's buffer pool as soon as it is scaled down.
 
 `fast=True` skips H.264/HEVC's in-loop deblocking filter: the frames are slightly blockier, which
 costs shot detection nothing on 64 x 36 thumbnails and saves a fifth of the decoding; use it
@@ -23,9 +24,9 @@ from typing import Iterator
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from sceneline.schemas import MediaError
+from sceneline.transforms.media.small_frames import SmallFrames
 
 # A stream whose packets keep failing is broken beyond use; a few bad packets are survivable.
 MAX_CONSECUTIVE_DECODE_ERRORS = 50
@@ -37,6 +38,9 @@ MAX_BACKWARD_JUMP_S = 1.0
 # many bytes of full-size frames in one hand-over (a 4K frame is 12 MB: a few at a time).
 PREFETCH_BATCH_FRAMES = 32
 PREFETCH_BATCH_BYTES = 16 << 20
+# Frames whose small versions are made together (small_frames.py converts their colours at once);
+# the caller sees frames this many at a time, which the detectors batch anyway.
+SMALL_BLOCK_FRAMES = 16
 # Hand-overs queued ahead of the caller: enough to keep both threads busy, bounded memory.
 PREFETCH_QUEUE = 2
 
@@ -76,7 +80,7 @@ class DecodedFrame:
     index: int  # 0-based, in presentation order, counted from where this decoder started
     time_s: float  # from the presentation timestamp, relative to the video's first frame
     small: np.ndarray  # the detector's input (H x W x C or H x W)
-    frame: av.VideoFrame  # the decoded frame; valid while the iteration is at it
+    frame: av.VideoFrame | None  # the decoded frame (None unless `keep_frames`); valid while the iteration is at it
     pts_s: float | None = None  # the raw presentation time in the stream, seconds
 
 
@@ -116,6 +120,9 @@ class FrameDecoder:
     seek_s: float | None = None  # start at the keyframe at this stream time; earlier frames are dropped
     origin_s: float | None = None  # stream time of the video's first frame (default: the first decoded)
     prefetch: bool = True  # decode in a background thread, overlapping with the caller's work
+    # Hand over the full-size frames too (for keyframes). Without them the decoder gets each
+    # frame's buffer back as soon as it is scaled down, instead of after a whole hand-over.
+    keep_frames: bool = True
     stats: DecodeStats = field(default_factory=DecodeStats)
 
     def _nominal_frame_s(self) -> float:
@@ -146,6 +153,12 @@ class FrameDecoder:
         frame_bytes = max(1, (cc.width or 1920) * (cc.height or 1080) * 3 // 2)
         return max(1, min(PREFETCH_BATCH_FRAMES, PREFETCH_BATCH_BYTES // frame_bytes))
 
+    def _hand_over(self, pending: list[tuple[float, av.VideoFrame | None, float | None]],
+                   small_frames: SmallFrames) -> Iterator[DecodedFrame]:
+        first = self.stats.frames - len(pending)
+        for k, ((t, frame, pts_time), small) in enumerate(zip(pending, small_frames.take())):
+            yield DecodedFrame(first + k, t, small, frame, pts_time)
+
     def _decode(self) -> Iterator[DecodedFrame]:
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"  # frame + slice threading: several times faster
@@ -153,9 +166,9 @@ class FrameDecoder:
             cc.thread_count = self.threads
         if self.fast:
             cc.options = {**cc.options, "skip_loop_filter": "all"}
-        scaler = VideoReformatter()  # one scaler for the stream: FFmpeg reuses its set-up
+        small_frames = SmallFrames(self.small_size, self.small_format, SMALL_BLOCK_FRAMES)
+        pending: list[tuple[float, av.VideoFrame, float | None]] = []  # waiting for their small frames
         nominal = self._nominal_frame_s()
-        width, height = self.small_size
         consecutive_errors = 0
         prev_time = None
         best_effort = BestEffortTimestamps()
@@ -198,14 +211,18 @@ class FrameDecoder:
                 else:
                     self.stats.last_duration_s = nominal
                 prev_time = t
-                small = scaler.reformat(frame, width=width, height=height, format=self.small_format,
-                                        interpolation="AREA", threads=1).to_ndarray()
-                yield DecodedFrame(self.stats.frames, t, small, frame, pts_time)
+                small_frames.add(frame)
+                pending.append((t, frame if self.keep_frames else None, pts_time))
                 self.stats.frames += 1
                 self.stats.last_time_s = t
-                if self.max_frames is not None and self.stats.frames >= self.max_frames:
+                at_limit = self.max_frames is not None and self.stats.frames >= self.max_frames
+                if len(pending) >= SMALL_BLOCK_FRAMES or at_limit:
+                    yield from self._hand_over(pending, small_frames)
+                    pending = []
+                if at_limit:
                     self.stats.stopped_early = f"stopped at the limit of {self.max_frames} frames"
                     return
+        yield from self._hand_over(pending, small_frames)
         if self.stats.frames == 0:
             reason = self.stats.stopped_early or "the stream ended"
             raise MediaError(f"no frame could be decoded ({reason}; {self.stats.errors} bad packets)")

@@ -31,7 +31,7 @@ def detect_shots(uri: str, detector: str = DEFAULT_DETECTOR, *, fast: bool = Tru
         shot_detector = create_detector(detector, fps)
         decoder = FrameDecoder(container, stream, small_size=shot_detector.input_size,
                                small_format=shot_detector.input_format, threads=threads,
-                               max_frames=max_frames, fast=fast)
+                               max_frames=max_frames, fast=fast, keep_frames=False)
         times: list[float] = []
         boundaries: list[Boundary] = []
         for df in decoder:

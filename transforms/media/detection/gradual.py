@@ -181,7 +181,7 @@ class DissolveFinder:
         self.merge_radius = k  # one dissolve shows at many centres and scales
 
     def find(self, window: FrameWindow, lo: int, hi: int, final: bool, stream_start: bool) -> list[Candidate]:
-        found = []
+        mixes: list[Candidate] = []
         for k in self.scales:
             first, last = max(lo, window.start + k), min(hi, window.end - k)
             if last <= first:
@@ -193,14 +193,22 @@ class DissolveFinder:
                                              std[:n], std[k:k + n], std[2 * k:2 * k + n])
             blank = self.blank.flags(window, first - k, last + k)
             mixed &= ~blank[:n] & ~blank[2 * k:2 * k + n]
-            for offset in np.flatnonzero(mixed):
-                i = first + int(offset)
-                if not self.coverage.covers(window.value("cells", i - k), window.value("cells", i + k)):
-                    continue
-                if not self.change.differ(window.frame(i - k), window.frame(i + k)):
-                    continue  # the same picture, brighter or dimmer: a dip or a lighting change
-                found.append(Candidate(i, TransitionKind.DISSOLVE, i - k, i + k, float(strength[offset])))
-        return found
+            mixes += [Candidate(first + int(o), TransitionKind.DISSOLVE, first + int(o) - k, first + int(o) + k,
+                                float(strength[o])) for o in np.flatnonzero(mixed)]
+        # One dissolve is a mix at many centres and scales, and only the strongest candidate within
+        # `merge_radius` survives the merge (windowed.py): so the strongest are checked first, and a
+        # mix that a confirmed candidate already beats is dropped unchecked (it could not survive),
+        # which spares most of the picture comparisons.
+        found: list[Candidate] = []
+        for c in sorted(mixes, key=lambda c: (-c.score, c.position)):
+            if any(abs(f.position - c.position) <= self.merge_radius and f.score > c.score for f in found):
+                continue
+            if not self.coverage.covers(window.value("cells", c.start), window.value("cells", c.end)):
+                continue
+            if not self.change.differ(window.frame(c.start), window.frame(c.end)):
+                continue  # the same picture, brighter or dimmer: a dip or a lighting change
+            found.append(c)
+        return sorted(found, key=lambda c: (c.position, c.end - c.start))
 
 
 class GradualDetector(WindowedDetector):
