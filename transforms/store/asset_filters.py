@@ -39,8 +39,7 @@ def names_asset_field(condition: models.Condition) -> bool:
     if isinstance(condition, models.IsNullCondition):
         return condition.is_null.key.split(".", 1)[0] in ASSET_ONLY_FIELDS
     if isinstance(condition, models.Filter):
-        parts = [*_listed(condition.must), *_listed(condition.should), *_listed(condition.must_not),
-                 *(_listed(condition.min_should.conditions) if condition.min_should else [])]
+        parts = _parts(condition)
         return bool(parts) and all(names_asset_field(c) for c in parts)
     return False
 
@@ -48,9 +47,8 @@ def names_asset_field(condition: models.Condition) -> bool:
 def names_any_asset_field(flt: models.Filter | None) -> bool:
     if flt is None:
         return False
-    parts = [*_listed(flt.must), *_listed(flt.should), *_listed(flt.must_not),
-             *(_listed(flt.min_should.conditions) if flt.min_should else [])]
-    return any(names_asset_field(c) or (isinstance(c, models.Filter) and names_any_asset_field(c)) for c in parts)
+    return any(names_asset_field(c) or (isinstance(c, models.Filter) and names_any_asset_field(c))
+               for c in _parts(flt))
 
 
 def resolve_asset_conditions(flt: models.Filter | None, lookup: AssetLookup) -> models.Filter | None:
@@ -88,6 +86,12 @@ def _asset_condition(asset_filter: models.Filter, lookup: AssetLookup) -> models
     ids, complement = lookup(asset_filter)
     listed = models.FieldCondition(key="asset_id", match=models.MatchAny(any=ids or [NO_ASSET]))
     return models.Filter(must_not=[listed]) if complement else listed
+
+
+def _parts(flt: models.Filter) -> list[models.Condition]:
+    """Every condition of a filter's clauses, one level down."""
+    return [*_listed(flt.must), *_listed(flt.should), *_listed(flt.must_not),
+            *(_listed(flt.min_should.conditions) if flt.min_should else [])]
 
 
 def _listed(conditions) -> list[models.Condition]:

@@ -61,7 +61,8 @@ HNSW_EF_CONSTRUCT = 100  # Qdrant's default
 # A filtered query whose filter admits fewer points of a segment than fit in this many KiB of
 # vectors is answered by an exact scan of those points (through the payload index) instead of a
 # filtered graph walk: 20k points of 512-d float32. A walk over a tenth of 100k scenes found 0.92
-# of the true top 10, the scan finds them all, and in less time (docs/store.md).
+# of the true top 10 for an asset filter; the scan finds them all, for about twice the walk's CPU
+# time (docs/store.md).
 HNSW_FULL_SCAN_THRESHOLD_KB = 40_000
 SEARCH_EF = 128
 # A filtered walk skips every neighbour the filter rejects: it needs more candidates to find ten

@@ -222,7 +222,9 @@ class SceneStore:
             return 0  # an index made before speech was stored: `ensure_collections` adds it
         asset_id = analyzed.asset.asset_id
         split = self.split
-        if split and analyzed.speech:
+        if split and analyzed.speech and not self.backend.retrieve(
+                self.names.media, [asset_point_id(asset_id)]):
+            # write_scenes, which runs first in the pipeline, wrote it: one lookup, not a second write
             self._write_media(analyzed)
         points = [StorePoint(id=speech_point_id(asset_id, seg.index),
                              vectors={TEXT_VECTOR: seg.vector} if seg.vector is not None else {},
