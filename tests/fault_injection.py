@@ -78,7 +78,9 @@ def kill_then_resume(inputs: Path, out: Path, visual_spec: str, cwd: Path) -> Ki
     in the store and others are not), then run it again with --resume."""
     args = cli_index_args(inputs, out, visual_spec)
     env = {**os.environ, "SCENELINE_OFFLINE": "1"}
-    worker = subprocess.Popen(sceneline_command() + args, cwd=cwd, env=env,
+    # One image per model batch: assets then reach thumbnails and the store one by one, not in one
+    # burst after a batch of them all (which a fast run finished between two looks at the folder).
+    worker = subprocess.Popen(sceneline_command() + args + ["--beam-arg", "embed_batch_images=1"], cwd=cwd, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     thumbs = out / "thumbs"
     deadline = time.monotonic() + 300
@@ -86,7 +88,7 @@ def kill_then_resume(inputs: Path, out: Path, visual_spec: str, cwd: Path) -> Ki
     while worker.poll() is None and time.monotonic() < deadline:
         if thumbs.exists() and len(list(thumbs.iterdir())) >= 2:
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     worker.send_signal(signal.SIGKILL)  # a real kill: no clean-up runs
     worker.wait(timeout=30)
     store = SceneStore(StoreConfig(path=str(out / "qdrant")))
