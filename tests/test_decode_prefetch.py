@@ -63,3 +63,18 @@ def test_a_failure_in_the_decoding_thread_is_raised_to_the_caller(clip):
         decoder = FrameDecoder(container, container.streams.video[0], prefetch=True, seek_s=60.0)
         with pytest.raises(MediaError, match="no frame could be decoded"):
             list(decoder)
+
+
+def test_the_background_decoder_leaves_a_core_to_the_callers_scoring(clip):
+    """Frame threads cost CPU to hand frames between them; with the decoder in its own thread the
+    caller's thread scores on the core left over, unless the caller names a thread count."""
+    from sceneline.transforms.media.decode import available_cores
+
+    def threads_used(**options) -> int:
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            assert sum(1 for _ in FrameDecoder(container, stream, **options)) == 90
+            return stream.codec_context.thread_count
+
+    assert threads_used(prefetch=True) == max(1, available_cores() - 1)
+    assert threads_used(prefetch=True, threads=3) == 3

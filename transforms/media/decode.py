@@ -3,9 +3,10 @@
 Frames come out already scaled down (small_frames.py: swscale's area filter in C, through one
 scaler kept for the whole stream, and colour conversion in numpy over blocks of frames), so
 detectors see small arrays and no full-size RGB copy is made except for the few frames kept as
-keyframes. Decoding uses FFmpeg's frame and slice threads, and by default runs in a background
-thread (`prefetch`), so that decoding the next frames overlaps with whatever the caller does with
-these ones (scoring, keyframes): PyAV releases the GIL while FFmpeg decodes and scales. Callers
+keyframes. By default decoding runs in a background thread (`prefetch`) and the small frames
+are made in the caller's thread, so decoding the next frames overlaps with scaling and scoring
+these ones (PyAV releases the GIL while FFmpeg decodes and scales): a pipeline of two threads,
+which on two cores costs less CPU than FFmpeg's two frame threads (see `_thread_count`). Callers
 that take no keyframes pass `keep_frames=False`, so each full-size frame goes back to the
 decoder's buffer pool as soon as it is scaled down.
 
@@ -17,10 +18,11 @@ where no keyframe is taken from the frames. A decoder can start at a keyframe in
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import av
 import numpy as np
@@ -84,6 +86,22 @@ class DecodedFrame:
     pts_s: float | None = None  # the raw presentation time in the stream, seconds
 
 
+class _Decoded(NamedTuple):
+    """A frame as the decoder's thread hands it over, before its small version is made."""
+
+    time_s: float
+    frame: av.VideoFrame
+    pts_s: float | None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass
 class DecodeStats:
     frames: int = 0
@@ -142,32 +160,52 @@ class FrameDecoder:
             self.stats.stopped_early = f"demuxing stopped: {exc}"
 
     def __iter__(self) -> Iterator[DecodedFrame]:
-        if not self.prefetch:
-            yield from self._decode()
-            return
-        for batch in _in_background(self._decode(), self._batch_frames()):
-            yield from batch
+        decoded = _in_background(self._decode(), self._batch_frames()) if self.prefetch else _one_by_one(self._decode())
+        yield from self._scaled(decoded)
 
     def _batch_frames(self) -> int:
         cc = self.stream.codec_context
         frame_bytes = max(1, (cc.width or 1920) * (cc.height or 1080) * 3 // 2)
         return max(1, min(PREFETCH_BATCH_FRAMES, PREFETCH_BATCH_BYTES // frame_bytes))
 
-    def _hand_over(self, pending: list[tuple[float, av.VideoFrame | None, float | None]],
-                   small_frames: SmallFrames) -> Iterator[DecodedFrame]:
-        first = self.stats.frames - len(pending)
-        for k, ((t, frame, pts_time), small) in enumerate(zip(pending, small_frames.take())):
-            yield DecodedFrame(first + k, t, small, frame, pts_time)
+    def _scaled(self, decoded: Iterator[list[_Decoded]]) -> Iterator[DecodedFrame]:
+        """The decoded frames with their small versions, made here, in the caller's thread, while
+        the decoder's thread goes on decoding."""
+        small_frames = SmallFrames(self.small_size, self.small_format, SMALL_BLOCK_FRAMES)
+        pending: list[_Decoded] = []  # waiting for their small frames
+        index = 0
+        for batch in decoded:
+            for entry in batch:
+                small_frames.add(entry.frame)
+                pending.append(entry)
+                if len(pending) >= SMALL_BLOCK_FRAMES:
+                    yield from self._with_small(pending, small_frames.take(), index)
+                    index += len(pending)
+                    pending = []
+        yield from self._with_small(pending, small_frames.take(), index)
 
-    def _decode(self) -> Iterator[DecodedFrame]:
+    def _with_small(self, entries: list[_Decoded], smalls: list[np.ndarray], first: int) -> Iterator[DecodedFrame]:
+        for k, (entry, small) in enumerate(zip(entries, smalls)):
+            yield DecodedFrame(first + k, entry.time_s, small, entry.frame if self.keep_frames else None, entry.pts_s)
+
+    def _thread_count(self) -> int:
+        """FFmpeg's decoding threads; 0 lets FFmpeg choose. With the decoder in its own thread,
+        the caller's thread (small frames, scoring) needs a core of its own, so by default the
+        decoder gets the other cores. On two cores, one decoding thread beside the scoring thread
+        costs about a fifth less CPU than two frame threads plus the scoring (measured in
+        benchmarks/reports/detect_vs_decode.md): frame threads pay to hand frames and references
+        between them."""
+        if self.threads or not self.prefetch:
+            return self.threads
+        return max(1, available_cores() - 1)
+
+    def _decode(self) -> Iterator[_Decoded]:
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"  # frame + slice threading: several times faster
-        if self.threads:
-            cc.thread_count = self.threads
+        if threads := self._thread_count():
+            cc.thread_count = threads
         if self.fast:
             cc.options = {**cc.options, "skip_loop_filter": "all"}
-        small_frames = SmallFrames(self.small_size, self.small_format, SMALL_BLOCK_FRAMES)
-        pending: list[tuple[float, av.VideoFrame, float | None]] = []  # waiting for their small frames
         nominal = self._nominal_frame_s()
         consecutive_errors = 0
         prev_time = None
@@ -211,18 +249,12 @@ class FrameDecoder:
                 else:
                     self.stats.last_duration_s = nominal
                 prev_time = t
-                small_frames.add(frame)
-                pending.append((t, frame if self.keep_frames else None, pts_time))
                 self.stats.frames += 1
                 self.stats.last_time_s = t
-                at_limit = self.max_frames is not None and self.stats.frames >= self.max_frames
-                if len(pending) >= SMALL_BLOCK_FRAMES or at_limit:
-                    yield from self._hand_over(pending, small_frames)
-                    pending = []
-                if at_limit:
+                yield _Decoded(t, frame, pts_time)
+                if self.max_frames is not None and self.stats.frames >= self.max_frames:
                     self.stats.stopped_early = f"stopped at the limit of {self.max_frames} frames"
                     return
-        yield from self._hand_over(pending, small_frames)
         if self.stats.frames == 0:
             reason = self.stats.stopped_early or "the stream ended"
             raise MediaError(f"no frame could be decoded ({reason}; {self.stats.errors} bad packets)")
@@ -231,7 +263,12 @@ class FrameDecoder:
 _DONE = object()
 
 
-def _in_background(frames: Iterator[DecodedFrame], batch_frames: int) -> Iterator[list[DecodedFrame]]:
+def _one_by_one(frames: Iterator[_Decoded]) -> Iterator[list[_Decoded]]:
+    for frame in frames:
+        yield [frame]
+
+
+def _in_background(frames: Iterator[_Decoded], batch_frames: int) -> Iterator[list[_Decoded]]:
     """Run `frames` in a thread, handing over lists of up to `batch_frames`; an exception in the
     thread is raised here, and leaving early (break, an error in the caller) stops the thread."""
     handover: queue.Queue = queue.Queue(maxsize=PREFETCH_QUEUE)
@@ -247,7 +284,7 @@ def _in_background(frames: Iterator[DecodedFrame], batch_frames: int) -> Iterato
         return False
 
     def produce() -> None:
-        batch: list[DecodedFrame] = []
+        batch: list[_Decoded] = []
         try:
             for decoded in frames:
                 batch.append(decoded)
