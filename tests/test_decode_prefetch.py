@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from clips import write_video
+from conftest import media
 from sceneline.schemas import MediaError
 from sceneline.transforms.media.decode import FrameDecoder
 
@@ -78,3 +79,42 @@ def test_the_background_decoder_leaves_a_core_to_the_callers_scoring(clip):
 
     assert threads_used(prefetch=True) == max(1, available_cores() - 1)
     assert threads_used(prefetch=True, threads=3) == 3
+
+
+def test_deblocking_skipped_on_non_reference_frames_only_carries_no_error_forward(tmp_path):
+    """The analysis stage's decode: frames predicted from (I and P here) come out exactly as a full
+    decode gives them, so no error drifts into later frames; only the B-frames, which nothing is
+    predicted from, lose their deblocking."""
+    from av.video.frame import PictureType
+    from clips import read_frames
+
+    real = read_frames(media("groundtruth/gt_hardcuts.mp4"), 0, 40, (320, 180))
+    clip = write_video(tmp_path / "bframes.mp4", real,
+                       options={"bframes": "2", "b-pyramid": "none", "crf": "34", "preset": "veryfast"})
+
+    def full_size(**options):
+        with av.open(str(clip)) as container:
+            return [(d.frame.pict_type, d.frame.to_ndarray(format="yuv420p"))
+                    for d in FrameDecoder(container, container.streams.video[0], **options)]
+
+    full, lighter = full_size(), full_size(deblock_references_only=True)
+    assert [kind for kind, _ in full] == [kind for kind, _ in lighter]
+    references = [(a, b) for (kind, a), (_, b) in zip(full, lighter) if kind in (PictureType.I, PictureType.P)]
+    others = [(a, b) for (kind, a), (_, b) in zip(full, lighter) if kind == PictureType.B]
+    assert references and others
+    assert all(np.array_equal(a, b) for a, b in references)
+    assert any(not np.array_equal(a, b) for a, b in others)
+
+
+def test_closing_the_video_stops_a_decoder_an_error_left_running(clip):
+    """An error raised inside a comprehension over the frames keeps the iteration alive in the
+    traceback; closing the video must stop its decoding thread first (FFmpeg reading a closed
+    container crashes the process)."""
+    from sceneline.transforms.media.hwaccel import open_video
+
+    before = threading.active_count()
+    for _ in range(5):
+        with pytest.raises(AttributeError):
+            with open_video(str(clip)) as container:
+                [d.frame.no_such_attribute for d in FrameDecoder(container, container.streams.video[0])]
+        assert threading.active_count() == before

@@ -20,6 +20,7 @@ import av
 
 from sceneline.schemas import MediaError
 from sceneline.transforms.io.media_io import is_local, local_path, open_for_read
+from sceneline.transforms.media.decode import stop_decoding
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,13 @@ def open_video(uri: str, hwaccel: str | None = None) -> Iterator[av.container.In
         except av.error.FFmpegError as exc:  # a local file FFmpeg cannot open is bad data, not bad luck
             raise MediaError(f"cannot be read as a video (FFmpeg: {exc.strerror or exc})") from exc
         with container:
-            yield container
+            try:
+                yield container
+            finally:
+                stop_decoding(container)
     else:
         with open_for_read(uri) as f, open_input(f, hwaccel) as container:
-            yield container
+            try:
+                yield container
+            finally:
+                stop_decoding(container)

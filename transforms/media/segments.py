@@ -155,7 +155,7 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
         warm = detector.context_frames + 1
         decoder = FrameDecoder(container, stream, small_size=detector.input_size, small_format=detector.input_format,
                                threads=config.decode_threads, max_frames=config.max_frames if task.count == 1 else None,
-                               seek_s=task.start_s, origin_s=task.origin_s)
+                               seek_s=task.start_s, origin_s=task.origin_s, deblock_references_only=True)
         settle_s = 2 * (detector.lookahead_frames + detector.batch_frames) / fps  # twice: frame rates vary
         builder = SceneBuilder(config.keyframe_policy, open_start=later, settle_s=settle_s)
         owned = _Ownership(first=warm if later else 0, next_keyframe_s=task.end_s, next_warm=warm)
