@@ -105,6 +105,17 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def decoding_threads(requested: int = 0, in_background: bool = True) -> int:
+    """FFmpeg's decoding threads for a FrameDecoder; 0 lets FFmpeg choose. With the decoder in its
+    own thread, the caller's thread (small frames, scoring) needs a core of its own, so by default
+    the decoder gets the other cores. On two cores, one decoding thread beside the scoring thread
+    costs less CPU than two frame threads plus the scoring (benchmarks/reports/
+    detect_vs_decode.md): frame threads pay to hand frames and references between them."""
+    if requested or not in_background:
+        return requested
+    return max(1, available_cores() - 1)
+
+
 @dataclass
 class DecodeStats:
     frames: int = 0
@@ -196,15 +207,7 @@ class FrameDecoder:
             yield DecodedFrame(first + k, entry.time_s, small, entry.frame if self.keep_frames else None, entry.pts_s)
 
     def _thread_count(self) -> int:
-        """FFmpeg's decoding threads; 0 lets FFmpeg choose. With the decoder in its own thread,
-        the caller's thread (small frames, scoring) needs a core of its own, so by default the
-        decoder gets the other cores. On two cores, one decoding thread beside the scoring thread
-        costs about a fifth less CPU than two frame threads plus the scoring (measured in
-        benchmarks/reports/detect_vs_decode.md): frame threads pay to hand frames and references
-        between them."""
-        if self.threads or not self.prefetch:
-            return self.threads
-        return max(1, available_cores() - 1)
+        return decoding_threads(self.threads, self.prefetch)
 
     def _decode(self) -> Iterator[_Decoded]:
         cc = self.stream.codec_context
