@@ -17,6 +17,7 @@ Other pixel formats (RGB, 10-bit, hardware frames downloaded as NV12) take swsca
 
 from __future__ import annotations
 
+import functools
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
@@ -40,6 +41,15 @@ _BT601 = _ycbcr_to_rgb(0.299, 0.114)
 # AVColorSpace values swscale has its own matrix for; every other (unspecified included) is BT.601.
 _MATRICES = {1: _ycbcr_to_rgb(0.2126, 0.0722), 7: _ycbcr_to_rgb(0.212, 0.087),  # BT.709, SMPTE 240M
              9: _ycbcr_to_rgb(0.2627, 0.0593), 10: _ycbcr_to_rgb(0.2627, 0.0593)}  # BT.2020
+
+
+@functools.lru_cache(maxsize=None)
+def _matrix(colorspace: int, pixel_format: str) -> np.ndarray:
+    """The Y'CbCr -> RGB matrix for a frame's colour space and range (one per stream, in practice)."""
+    matrix = _MATRICES.get(colorspace, _BT601)
+    if not pixel_format.startswith("yuvj"):
+        matrix = matrix * np.array([1.0, _LIMITED_CHROMA, _LIMITED_CHROMA], np.float32)
+    return matrix
 
 
 class SmallFrames:
@@ -69,10 +79,7 @@ class SmallFrames:
         _, cb, cr = frame.planes
         ycc[1] = self._sample(cb)
         ycc[2] = self._sample(cr)
-        matrix = _MATRICES.get(int(frame.colorspace), _BT601)
-        if not frame.format.name.startswith("yuvj"):
-            matrix = matrix * np.array([1.0, _LIMITED_CHROMA, _LIMITED_CHROMA], np.float32)
-        self._matrix[self._waiting] = matrix
+        self._matrix[self._waiting] = _matrix(int(frame.colorspace), frame.format.name)
         self._waiting += 1
         self._done.append(None)
 
