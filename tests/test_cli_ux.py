@@ -178,3 +178,16 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_while_status_answers(tmp_path)
                      str(qdrant), "--limit", "3", "--json", cwd=elsewhere)
     assert hits.returncode == 0, hits.stderr
     assert all(Path(h["thumbnail_uri"]).is_file() for h in json.loads(hits.stdout))
+
+
+def test_detecting_shots_in_a_local_file_does_not_load_beam():
+    """Importing Beam costs over a second of CPU: `sceneline detect` of a local file, a quick
+    everyday command, finds its shots without it (gs:// URIs still load it when read)."""
+    probe = ("import sys\n"
+             "from sceneline.transforms.media.shots import detect_shots\n"
+             f"found = detect_shots({str(media('groundtruth/gt_hardcuts.mp4'))!r}, max_frames=300)\n"
+             "assert found.frames == 300 and found.shots\n"
+             "print('apache_beam' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
