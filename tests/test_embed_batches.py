@@ -12,7 +12,7 @@ from sceneline.pipelines.options import embedding_handler_from
 from sceneline.schemas import AnalyzedAsset, Keyframe, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
 from sceneline.transforms.media.keyframes import encode_jpeg
-from sceneline.transforms.models.clip_model import load_clip
+from sceneline.transforms.models.clip_model import drop_text_tower, load_clip
 from sceneline.transforms.models.embed import EmbedKeyframes
 from sceneline.transforms.models.model_spec import parse_clip_spec
 
@@ -59,3 +59,24 @@ def test_batch_runs_send_the_model_full_batches_and_the_bare_models_vectors(tiny
     piped = np.load(out)
     bare = load_clip(spec).embed_images([a.scenes[0].keyframes[0].jpeg for a in assets])
     np.testing.assert_allclose(piped, bare, rtol=1e-4, atol=1e-5)
+
+
+def test_an_image_only_model_frees_its_text_tower_without_a_garbage_collection(tiny_clip):
+    import gc
+    import weakref
+
+    gc.disable()  # what is freed here is freed by reference counting alone
+    try:
+        model = load_clip(parse_clip_spec(tiny_clip.spec))
+        text_tower = [weakref.ref(p) for name, p in model.model.named_parameters()
+                      if not name.startswith("visual.") and name not in ("logit_scale", "logit_bias")]
+        text_tower += [weakref.ref(model.model.transformer), weakref.ref(model.model.token_embedding)]
+        assert all(ref() is not None for ref in text_tower)
+        drop_text_tower(model.model)
+        assert len(text_tower) > 10 and all(ref() is None for ref in text_tower)
+    finally:
+        gc.enable()
+    image = np.random.default_rng(3).integers(0, 255, (50, 80, 3), dtype=np.uint8)
+    image_only = load_clip(parse_clip_spec(tiny_clip.spec), image_only=True)
+    whole = load_clip(parse_clip_spec(tiny_clip.spec))
+    np.testing.assert_allclose(image_only.embed_images([image]), whole.embed_images([image]), rtol=1e-5, atol=1e-6)
