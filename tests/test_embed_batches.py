@@ -80,3 +80,34 @@ def test_an_image_only_model_frees_its_text_tower_without_a_garbage_collection(t
     image_only = load_clip(parse_clip_spec(tiny_clip.spec), image_only=True)
     whole = load_clip(parse_clip_spec(tiny_clip.spec))
     np.testing.assert_allclose(image_only.embed_images([image]), whole.embed_images([image]), rtol=1e-5, atol=1e-6)
+
+
+BUILDS: list[str] = []
+
+
+def build(name: str) -> dict:
+    BUILDS.append(name)
+    if name == "broken":
+        raise OSError("no weights")
+    return {"name": name}
+
+
+def test_a_model_loaded_in_the_background_is_built_once_and_a_failure_is_raised_by_the_workers_call():
+    from sceneline.transforms.models.cache import forget_models, load_in_background, process_model
+
+    forget_models()
+    BUILDS.clear()
+    load_in_background(build, "clip")
+    model = process_model(build, "clip")  # waits for a build under way, or finds it done
+    assert model == {"name": "clip"} and BUILDS == ["clip"]
+    assert process_model(build, "clip") is model
+
+    load_in_background(build, "broken").join()
+    assert BUILDS.count("broken") == 1
+    try:
+        process_model(build, "broken")
+        raise AssertionError("a model that cannot be built was returned")
+    except OSError as exc:
+        assert "no weights" in str(exc)
+    assert BUILDS.count("broken") == 2  # the background failure was tried again, not cached
+    forget_models()

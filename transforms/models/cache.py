@@ -40,7 +40,7 @@ def forget_models() -> None:
         _key_locks.clear()
 
 
-def load_in_background(load: Callable[..., Any], *args: Hashable) -> None:
+def load_in_background(load: Callable[..., Any], *args: Hashable) -> threading.Thread:
     """Start `process_model(load, *args)` on a daemon thread, so the load overlaps what the
     caller does next (opening the store, building and starting a pipeline whose workers run in
     this process); their own `process_model` call then waits for it or finds it done. A failed
@@ -52,4 +52,6 @@ def load_in_background(load: Callable[..., Any], *args: Hashable) -> None:
         except Exception:  # raised again, where it is handled, by the workers' own call
             pass
 
-    threading.Thread(target=load_quietly, name="sceneline-model-load", daemon=True).start()
+    thread = threading.Thread(target=load_quietly, name="sceneline-model-load", daemon=True)
+    thread.start()
+    return thread
