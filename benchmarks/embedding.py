@@ -13,6 +13,8 @@ costs the same; these are speed figures only.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,26 +43,25 @@ def keyframe_jpegs(media: Path, n: int) -> list[bytes]:
     return out
 
 
-def bare_throughput(model, images: list[bytes], batch: int) -> float:
+def bare_throughput(model, images: list[bytes], batch: int) -> dict:
+    """Images per second and per CPU second (this process: the model's threads included)."""
     model.embed_images(images[:batch], chunk=batch)  # warm-up
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for start in range(0, len(images), batch):
         model.embed_images(images[start:start + batch], chunk=batch)
-    return len(images) / (time.perf_counter() - started)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"batch": batch, "images_per_s": len(images) / wall, "images_per_cpu_s": len(images) / cpu}
 
 
-def as_assets(images: list[bytes], per_asset: int) -> list[AnalyzedAsset]:
-    """Keyframes grouped into assets, as analysis hands them to the embedding stage."""
-    assets = []
-    for a, start in enumerate(range(0, len(images), per_asset)):
-        chunk = images[start:start + per_asset]
-        scenes = [Scene(index=i, start_s=i, end_s=i + 1, start_frame=i, end_frame=i,
-                        keyframes=[Keyframe(time_s=i, frame=i, jpeg=jpeg, width=640, height=480)])
-                  for i, jpeg in enumerate(chunk)]
-        media = MediaAsset(asset_id=f"00000000-0000-5000-8000-{a:012d}", uri=f"/bench/{a}.mp4",
-                           media_type=MediaType.VIDEO, size_bytes=1)
-        assets.append(AnalyzedAsset(asset=media, probe=ProbeInfo(), scenes=scenes))
-    return assets
+def read_asset(numbered: tuple[int, list[str]]) -> tuple[str, AnalyzedAsset]:
+    """One asset's keyframes, read from their files, as analysis hands them to the embedding stage."""
+    a, paths = numbered
+    scenes = [Scene(index=i, start_s=i, end_s=i + 1, start_frame=i, end_frame=i,
+                    keyframes=[Keyframe(time_s=i, frame=i, jpeg=Path(path).read_bytes(), width=640, height=480)])
+              for i, path in enumerate(paths)]
+    media = MediaAsset(asset_id=f"00000000-0000-5000-8000-{a:012d}", uri=f"/bench/{a}.mp4",
+                       media_type=MediaType.VIDEO, size_bytes=1)
+    return media.asset_id, AnalyzedAsset(asset=media, probe=ProbeInfo(), scenes=scenes)
 
 
 def pipeline_throughput(spec: str, images: list[bytes], batch: int, threads: int, per_asset: int) -> dict:
@@ -71,20 +72,35 @@ def pipeline_throughput(spec: str, images: list[bytes], batch: int, threads: int
     from sceneline.transforms.models.embed import ClipImageEmbeddingHandler, EmbedKeyframes
 
     handler = ClipImageEmbeddingHandler(spec, max_batch_images=batch, min_batch_images=batch, num_threads=threads)
-    assets = as_assets(images, per_asset)
+    # Loaded here, before the clock starts: the pipeline's workers find it in the process's
+    # model cache (transforms/models/cache.py), so CPU seconds count inference and Beam only.
+    handler.load_model()
+    # The keyframes come from files, as `sceneline index` reads its media: a Create holding
+    # the images themselves is pickled and bz2-compressed into the pipeline's description
+    # (4 s of CPU for 128 keyframes), a cost no real run has.
+    folder = Path(tempfile.mkdtemp(prefix="sceneline-embedding-"))
+    paths = []
+    for i, jpeg in enumerate(images):
+        paths.append(str(folder / f"{i:05d}.jpg"))
+        Path(paths[-1]).write_bytes(jpeg)
+    groups = list(enumerate(paths[start:start + per_asset] for start in range(0, len(paths), per_asset)))
     p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
-    embedded, _failures = p | beam.Create([(a.asset.asset_id, a) for a in assets]) | EmbedKeyframes(handler, spec)
+    embedded, _failures = p | beam.Create(groups) | beam.Map(read_asset) | EmbedKeyframes(handler, spec)
     _ = embedded | beam.Map(lambda keyed: sum(1 for s in keyed[1].scenes if s.vectors))
-    started = time.perf_counter()
-    result = p.run()
-    result.wait_until_finish()
-    wall = time.perf_counter() - started
+    started, cpu_started = time.perf_counter(), time.process_time()
+    try:
+        result = p.run()
+        result.wait_until_finish()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     load_s = 0.0
     metrics = result.metrics().query(MetricsFilter().with_namespace(handler.METRICS_NAMESPACE))
     for dist in metrics.get("distributions", []):
         if dist.key.metric.name.endswith("load_model_latency_milli_secs"):
             load_s += (dist.committed or dist.attempted).sum / 1000
-    return {"wall_s": wall, "load_s": load_s, "images_per_s": len(images) / max(1e-9, wall - load_s)}
+    return {"wall_s": wall, "cpu_s": cpu, "load_s": load_s, "images_per_s": len(images) / max(1e-9, wall - load_s),
+            "images_per_cpu_s": len(images) / max(1e-9, cpu)}
 
 
 def run(spec: str, n_images: int, batches: list[int], threads: int, per_asset: int, media: Path) -> Report:
@@ -98,26 +114,37 @@ def run(spec: str, n_images: int, batches: list[int], threads: int, per_asset: i
     model = load_clip(parse_clip_spec(spec), num_threads=threads)
     sweep = []
     for b in batches:
-        ips = bare_throughput(model, images, b)
-        sweep.append({"batch": b, "images_per_s": ips})
-        print(f"bare batch {b:3d}: {ips:7.1f} images/s", flush=True)
-    best = max(sweep, key=lambda r: r["images_per_s"])
+        sweep.append(bare_throughput(model, images, b))
+        print(f"bare batch {b:3d}: {sweep[-1]['images_per_s']:7.1f} images/s, "
+              f"{sweep[-1]['images_per_cpu_s']:6.2f} images/CPU-s", flush=True)
+    # The best batch by CPU: on a shared machine wall time says more about the neighbours.
+    best = max(sweep, key=lambda r: r["images_per_cpu_s"])
     piped = pipeline_throughput(spec, images, best["batch"], threads, per_asset)
-    ratio = piped["images_per_s"] / best["images_per_s"]
-    print(f"pipeline at batch {best['batch']}: {piped['images_per_s']:.1f} images/s ({ratio:.2f}x bare)")
+    # The bare side again at that batch, right after: the two CPU figures come from one quiet spell.
+    again = bare_throughput(model, images, best["batch"])
+    bare_cpu = max(best["images_per_cpu_s"], again["images_per_cpu_s"])
+    bare_wall = max(best["images_per_s"], again["images_per_s"])
+    ratio = piped["images_per_s"] / bare_wall
+    cpu_ratio = piped["images_per_cpu_s"] / bare_cpu
+    print(f"pipeline at batch {best['batch']}: {piped['images_per_s']:.1f} images/s ({ratio:.2f}x bare), "
+          f"{piped['images_per_cpu_s']:.2f} images/CPU-s ({cpu_ratio:.2f}x bare)")
 
     report = Report(name="embedding", title="Image embeddings: in the Beam pipeline vs the bare model",
                     intro=__doc__.split("\n\n", 2)[2])
     report.figures.update({"model": spec, "threads": threads, "images": n_images, "sweep": sweep,
-                           "best_batch": best["batch"], "bare_images_per_s": best["images_per_s"],
-                           "pipeline": piped, "ratio": ratio})
-    report.table(["", "images/s", "notes"], [
-        ["bare model, best batch", best["images_per_s"], f"batch {best['batch']}, {threads} torch threads"],
-        ["inside the Beam pipeline", piped["images_per_s"],
-         f"FnApiRunner, {per_asset} keyframes per asset, model load ({piped['load_s']:.1f} s) excluded"],
-        ["ratio (target >= 0.9)", ratio, "met" if ratio >= TARGET_RATIO else "missed"],
+                           "best_batch": best["batch"], "bare_images_per_s": bare_wall,
+                           "bare_images_per_cpu_s": bare_cpu, "pipeline": piped, "ratio": ratio,
+                           "cpu_ratio": cpu_ratio})
+    report.table(["", "images/s", "images/CPU-s", "notes"], [
+        ["bare model, best batch", bare_wall, bare_cpu,
+         f"batch {best['batch']} (best by CPU), {threads} torch threads; the better of the sweep and a run after the pipeline"],
+        ["inside the Beam pipeline", piped["images_per_s"], piped["images_per_cpu_s"],
+         f"FnApiRunner, {per_asset} keyframes per asset, model loaded beforehand"],
+        ["ratio in CPU seconds (target >= 0.9)", cpu_ratio, "", "met" if cpu_ratio >= TARGET_RATIO else "missed"],
+        ["ratio in wall time", ratio, "", "met" if ratio >= TARGET_RATIO else "missed"],
     ])
-    report.table(["batch size", "bare images/s"], [[r["batch"], r["images_per_s"]] for r in sweep],
+    report.table(["batch size", "bare images/s", "bare images/CPU-s"],
+                 [[r["batch"], r["images_per_s"], r["images_per_cpu_s"]] for r in sweep],
                  caption="Batch-size sweep, bare model")
 
     def draw(ax) -> None:

@@ -42,6 +42,7 @@ from sceneline.pipelines.options import (
     resolve_runner,
     store_config_from,
     understanding_config_from,
+    workers_share_this_process,
 )
 from sceneline.pipelines.store_access import store_for_workers
 from sceneline.pipelines.index_assets import IndexAssets, IndexSettings
@@ -187,6 +188,9 @@ def run(
     use_emulator_credentials()
     listing = list_inputs(so.input)
     visual = preflight(so.visual_model, offline=so.offline)
+    if visual is not None and workers_share_this_process(opts):
+        # The model builds (seconds, one core) while the store opens and the pipeline starts.
+        embedding_handler_from(opts, visual[0]).load_in_background()
     understanding = preflight_understanding(understanding_config_from(opts), offline=so.offline)
     store_config = store_config_from(opts)
     store = prepare_store(store_config, visual, understanding.text)

@@ -138,17 +138,18 @@ def analysis_config_from(opts: PipelineOptions) -> AnalysisConfig:
                           limits=limits_from(opts))
 
 
-def embedding_handler_from(opts: PipelineOptions, spec: ClipSpec, *, streaming: bool = False,
-                           batch_wait_s: float | None = None):
-    """The RunInference handler for image embeddings. Streaming, a batch fills up to the batch
-    size from what has arrived (a bundle, or what came within `batch_wait_s` on runners that
-    batch across bundles) instead of starting small and growing as batch runs do."""
+def embedding_handler_from(opts: PipelineOptions, spec: ClipSpec, *, batch_wait_s: float | None = None):
+    """The RunInference handler for image embeddings. Every batch fills up to the batch size from
+    what has arrived (a bundle, or what came within `batch_wait_s` on runners that batch across
+    bundles). Batch runs too: Beam's default of starting at one image and doubling sent the
+    model its first images one, two and four at a time, at up to twice the CPU per image of a
+    full batch (docs/benchmarks.md)."""
     from sceneline.transforms.models.embed import ClipImageEmbeddingHandler
 
     m = settings_from(opts, ModelSettings)
     return ClipImageEmbeddingHandler(spec, device=m.model_device, max_batch_images=m.embed_batch_images,
-                                     min_batch_images=m.embed_batch_images if streaming else 1,
-                                     max_batch_duration_secs=batch_wait_s, num_threads=m.torch_threads or None)
+                                     min_batch_images=m.embed_batch_images, max_batch_duration_secs=batch_wait_s,
+                                     num_threads=m.torch_threads or None)
 
 
 def runner_of(opts: PipelineOptions) -> str:

@@ -131,7 +131,7 @@ def build_stream_pipeline(p: beam.Pipeline, opts: PipelineOptions, run_id: str, 
     # Locally a model batch is what one poll took (see transforms/io/pubsub_source.py for why
     # RunInference's stateful batching is left out there); elsewhere it waits at most this long.
     batch_wait_s = None if local else so.embed_batch_wait_s
-    embedding = embedding_handler_from(opts, visual_spec, streaming=True, batch_wait_s=batch_wait_s) \
+    embedding = embedding_handler_from(opts, visual_spec, batch_wait_s=batch_wait_s) \
         if visual_spec else None
     understanding_stages = None
     if understanding is not None:

@@ -52,7 +52,11 @@ def decode_jpeg(data: bytes) -> Image.Image:
 
 
 def thumbnail_jpeg(keyframe_jpeg: bytes, max_side: int = THUMBNAIL_MAX_SIDE) -> bytes:
-    img = decode_jpeg(keyframe_jpeg)
+    img = Image.open(io.BytesIO(keyframe_jpeg))
+    # libjpeg scales by 1/2, 1/4 or 1/8 while it decodes when the result still covers the
+    # thumbnail: a 640-pixel keyframe decodes straight to 320 pixels, with no resize after it.
+    img.draft("RGB", fit_within(img.width, img.height, max_side))
+    img = img.convert("RGB")
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=THUMBNAIL_JPEG_QUALITY)

@@ -38,3 +38,20 @@ def forget_models() -> None:
     with _lock:
         _models.clear()
         _key_locks.clear()
+
+
+def load_in_background(load: Callable[..., Any], *args: Hashable) -> threading.Thread:
+    """Start `process_model(load, *args)` on a daemon thread, so the load overlaps what the
+    caller does next (opening the store, building and starting a pipeline whose workers run in
+    this process); their own `process_model` call then waits for it or finds it done. A failed
+    load is not reported here: the workers' call tries again and fails the way it always does."""
+
+    def load_quietly() -> None:
+        try:
+            process_model(load, *args)
+        except Exception:  # raised again, where it is handled, by the workers' own call
+            pass
+
+    thread = threading.Thread(target=load_quietly, name="sceneline-model-load", daemon=True)
+    thread.start()
+    return thread

@@ -16,7 +16,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from sceneline.schemas import AnalyzedAsset, FailureStage
 from sceneline.schemas.qdrant_layout import VISUAL_VECTOR
 from sceneline.transforms.metrics import INFERENCE_NAMESPACES
-from sceneline.transforms.models.cache import process_model
+from sceneline.transforms.models.cache import load_in_background, process_model
 from sceneline.transforms.models.clip_model import ClipModel, load_clip
 from sceneline.transforms.models.enrich import EnrichAssets, image_count
 from sceneline.transforms.models.model_spec import ClipSpec, parse_clip_spec
@@ -62,6 +62,10 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
 
     def load_model(self) -> ClipModel:
         return process_model(_load_image_model, self._spec, self._device, self._num_threads)
+
+    def load_in_background(self) -> None:
+        """Start building the model now, for workers that run in this process (cache.py)."""
+        load_in_background(_load_image_model, self._spec, self._device, self._num_threads)
 
     def run_inference(self, batch: Sequence[Images], model: ClipModel,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
