@@ -5,12 +5,14 @@
 
 For every file of 1,000 frames or more (the ground-truth videos, the real videos, and one long
 file per codec: H.264, HEVC, VP9 and AV1, each the ground-truth videos concatenated and
-re-encoded to about 6,600 frames at 640 x 360, made at benchmark time in a cache folder and never
-committed), the two commands run in turn, `--repeats` times, and each keeps its best run. A ratio
-above 1.0 means detecting shots costs less than decoding alone, in wall time or in CPU seconds
-(user + system, all threads). sceneline runs the default detector (hybrid) in its default mode
-and with its default threads, in this process: on two cores, one FFmpeg decoding thread and the
-thread that scales and scores, so both sides use two cores; ffmpeg is a child process (its
+re-encoded to about 6,600 frames at 640 x 360, plus the first 1,500 frames of the same at
+1920 x 1080 in H.264; all made at benchmark time in a cache folder and never committed), the two
+commands run in turn, `--repeats` times, and each keeps its best run. A ratio above 1.0 means
+detecting shots costs less than decoding alone, in wall time or in CPU seconds (user + system, all
+threads). sceneline runs the default detector (hybrid) in its default mode and with its default
+threads, in this process: on two cores, one FFmpeg decoding thread and the thread that scales and
+scores for frames smaller than HD, two decoding threads beside it for HD, so both sides use two
+cores; ffmpeg is a child process (its
 start-up, about 50 ms, counts against it, which matters little at 1,000+ frames). A third column,
 PyAV decoding every frame the way `sceneline detect` does (the same decoding threads, no
 deblocking) and nothing else, shows what is decoding and what is the rest (scaling each frame to
@@ -50,6 +52,12 @@ LONG_CODECS = {  # codec -> (file name, ffmpeg encoder arguments); fast presets:
                               "-row-mt", "1"]),
     "av1": ("long_av1.mkv", ["-c:v", "libsvtav1", "-preset", "12", "-crf", "35"]),
 }
+LONG_SIZE = "640:360"
+# One HD file too, where decoding outweighs scoring and the decoder gets every core
+# (decode.py's decoding_threads): the same footage at 1920 x 1080, its first HD_FRAMES frames.
+HD_FILE = ("hd_h264_1080p.mp4", ["-c:v", "libx264", "-preset", "veryfast"])
+HD_SIZE = "1920:1080"
+HD_FRAMES = 1500
 
 
 @dataclass
@@ -109,7 +117,7 @@ def time_decode_only(path: Path, skip_frame: str = "DEFAULT") -> tuple[Timing, i
         stream = container.streams.video[0]
         context = stream.codec_context
         context.thread_type = "AUTO"
-        context.thread_count = decoding_threads()
+        context.thread_count = decoding_threads(pixels=context.width * context.height)
         context.options = {"skip_loop_filter": "all"}
         context.skip_frame = skip_frame
         frames = sum(1 for _ in container.decode(stream))
@@ -122,19 +130,21 @@ def long_files(media: Path, cache: Path, exe: str, codecs: list[str]) -> list[Pa
     sources = sorted((media / "groundtruth").glob("*.mp4")) * LONG_REPEATS
     listing = cache / "concat.txt"
     listing.write_text("".join(f"file '{p.resolve()}'\n" for p in sources))
-    made = []
-    for codec in codecs:
-        name, encoder = LONG_CODECS[codec]
-        out = cache / name
-        if not out.exists():
-            print(f"making {out} ({codec}) ...", flush=True)
-            partial = out.with_name("partial-" + name)
-            subprocess.run([exe, "-v", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-                            "-an", "-vf", "scale=640:360,fps=25", "-pix_fmt", "yuv420p", *encoder, str(partial)],
-                           check=True)
-            partial.rename(out)
-        made.append(out)
+    made = [_made(exe, listing, cache / LONG_CODECS[codec][0], LONG_CODECS[codec][1], LONG_SIZE) for codec in codecs]
+    if "h264" in codecs:
+        made.append(_made(exe, listing, cache / HD_FILE[0], HD_FILE[1], HD_SIZE, ["-frames:v", str(HD_FRAMES)]))
     return made
+
+
+def _made(exe: str, listing: Path, out: Path, encoder: list[str], size: str, limit: list[str] = []) -> Path:
+    """`out`, encoded from the concatenation in `listing` at `size` unless it is already there."""
+    if not out.exists():
+        print(f"making {out} ...", flush=True)
+        partial = out.with_name("partial-" + out.name)
+        subprocess.run([exe, "-v", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-an",
+                        "-vf", f"scale={size},fps=25", "-pix_fmt", "yuv420p", *limit, *encoder, str(partial)], check=True)
+        partial.rename(out)
+    return out
 
 
 def probe(path: Path) -> tuple[str, int, int]:

@@ -67,8 +67,9 @@ def test_a_failure_in_the_decoding_thread_is_raised_to_the_caller(clip):
 
 
 def test_the_background_decoder_leaves_a_core_to_the_callers_scoring(clip):
-    """Frame threads cost CPU to hand frames between them; with the decoder in its own thread the
-    caller's thread scores on the core left over, unless the caller names a thread count."""
+    """Frame threads cost CPU to hand frames between them; with the decoder of small frames in
+    its own thread, the caller's thread scores on the core left over, unless the caller names a
+    thread count."""
     from sceneline.transforms.media.decode import available_cores
 
     def threads_used(**options) -> int:
@@ -77,8 +78,21 @@ def test_the_background_decoder_leaves_a_core_to_the_callers_scoring(clip):
             assert sum(1 for _ in FrameDecoder(container, stream, **options)) == 90
             return stream.codec_context.thread_count
 
-    assert threads_used(prefetch=True) == max(1, available_cores() - 1)
+    assert threads_used(prefetch=True) == max(1, available_cores() - 1)  # a 128 x 72 clip
     assert threads_used(prefetch=True, threads=3) == 3
+
+
+def test_hd_frames_decode_on_every_core():
+    """Decoding HD outweighs scoring several times over: one decoding thread would leave the
+    scoring core idle, so the decoder gets them all; smaller frames leave one to the scoring."""
+    from sceneline.transforms.media.decode import available_cores, decoding_threads
+
+    cores = available_cores()
+    assert decoding_threads(pixels=1920 * 1080) == cores
+    assert decoding_threads(pixels=1280 * 720) == cores
+    assert decoding_threads(pixels=640 * 360) == max(1, cores - 1)
+    assert decoding_threads(4, pixels=640 * 360) == 4
+    assert decoding_threads(0, in_background=False, pixels=1920 * 1080) == 0  # FFmpeg chooses
 
 
 def test_deblocking_skipped_on_non_reference_frames_only_carries_no_error_forward(tmp_path):
