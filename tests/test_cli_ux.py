@@ -131,9 +131,12 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_while_status_answers(tmp_path)
         shutil.copy(media(f"videos/{name}"), inputs)
     (inputs / "notes.txt").write_text("not media")
     qdrant = tmp_path / "library" / ".sceneline" / "qdrant"  # the index lives away from the working folder
-    # A full-size model (random weights: nothing to download) keeps the run going long enough.
+    # A full-size model (random weights: nothing to download) keeps the run going long enough,
+    # and one image per model batch makes the videos reach the index one by one (batch runs fill
+    # whole batches from the first, so all of them would otherwise land at once, at the end).
     args = ["index", str(inputs), "--qdrant-path", str(qdrant), "--visual-model", "ViT-B-32:random",
-            "--captioner", "none", "--no-ocr", "--text-model", "none", "--beam-arg", "direct_num_workers=1"]
+            "--captioner", "none", "--no-ocr", "--text-model", "none", "--beam-arg", "direct_num_workers=1",
+            "--beam-arg", "embed_batch_images=1"]
     running = subprocess.Popen([str(EXE), *args], cwd=inputs, env={**CLEAN_ENV, "SCENELINE_OFFLINE": "1"},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
