@@ -6,7 +6,7 @@ detectors see small arrays and no full-size RGB copy is made except for the few 
 keyframes. By default decoding runs in a background thread (`prefetch`) and the small frames
 are made in the caller's thread, so decoding the next frames overlaps with scaling and scoring
 these ones (PyAV releases the GIL while FFmpeg decodes and scales): a pipeline of two threads,
-which on two cores costs less CPU than FFmpeg's two frame threads (see `_thread_count`). Callers
+which on two cores costs less CPU than FFmpeg's two frame threads (see `decoding_threads`). Callers
 that take no keyframes pass `keep_frames=False`, so each full-size frame goes back to the
 decoder's buffer pool as soon as it is scaled down.
 
@@ -289,10 +289,10 @@ def _one_by_one(frames: Iterator[_Decoded]) -> Iterator[list[_Decoded]]:
         yield [frame]
 
 
-# Background decoders by the id of the container they read, so that whoever closes a container
-# can stop them first (stop_decoding): FFmpeg must not demux from a closed container.
-_RUNNING: dict[int, set[threading.Thread]] = {}
-_STOPS: dict[threading.Thread, threading.Event] = {}
+# Background decoders (each thread with its stop signal) by the id of the container they read,
+# so that whoever closes a container can stop them first (stop_decoding): FFmpeg must not demux
+# from a closed container.
+_RUNNING: dict[int, dict[threading.Thread, threading.Event]] = {}
 _RUNNING_LOCK = threading.Lock()
 
 
@@ -301,10 +301,10 @@ def stop_decoding(container: av.container.InputContainer) -> None:
     an iteration by an exception raised in a nested frame (a comprehension, a helper) keeps the
     iterator alive in the traceback, so its thread would otherwise outlive the container."""
     with _RUNNING_LOCK:
-        threads = list(_RUNNING.get(id(container), ()))
-        for thread in threads:
-            _STOPS[thread].set()
-    for thread in threads:
+        running = list(_RUNNING.get(id(container), {}).items())
+    for thread, stop in running:
+        stop.set()
+    for thread, _ in running:
         thread.join()
 
 
@@ -343,8 +343,7 @@ def _in_background(frames: Iterator[_Decoded], batch_frames: int, owner: int) ->
 
     worker = threading.Thread(target=produce, name="sceneline-decode", daemon=True)
     with _RUNNING_LOCK:
-        _RUNNING.setdefault(owner, set()).add(worker)
-        _STOPS[worker] = stop
+        _RUNNING.setdefault(owner, {})[worker] = stop
     worker.start()
     try:
         while (item := _next(handover, stop)) is not _DONE:
@@ -355,9 +354,8 @@ def _in_background(frames: Iterator[_Decoded], batch_frames: int, owner: int) ->
         stop.set()
         worker.join()
         with _RUNNING_LOCK:
-            _STOPS.pop(worker, None)
-            running = _RUNNING.get(owner, set())
-            running.discard(worker)
+            running = _RUNNING.get(owner, {})
+            running.pop(worker, None)
             if not running:
                 _RUNNING.pop(owner, None)
 

@@ -46,17 +46,18 @@ def encode_jpeg(rgb: np.ndarray, quality: int = KEYFRAME_JPEG_QUALITY) -> bytes:
     return buf.getvalue()
 
 
-def decode_jpeg(data: bytes) -> Image.Image:
+def decode_jpeg(data: bytes, covering: int | None = None) -> Image.Image:
+    """The JPEG in RGB. With `covering`, libjpeg may scale by 1/2, 1/4 or 1/8 while it decodes,
+    as long as the image still covers `covering` pixels on its longer side: a 640-pixel keyframe
+    decodes straight to 320 pixels for a 320-pixel thumbnail, with no resize after it."""
     img = Image.open(io.BytesIO(data))
+    if covering is not None:
+        img.draft("RGB", fit_within(img.width, img.height, covering))
     return img.convert("RGB")
 
 
 def thumbnail_jpeg(keyframe_jpeg: bytes, max_side: int = THUMBNAIL_MAX_SIDE) -> bytes:
-    img = Image.open(io.BytesIO(keyframe_jpeg))
-    # libjpeg scales by 1/2, 1/4 or 1/8 while it decodes when the result still covers the
-    # thumbnail: a 640-pixel keyframe decodes straight to 320 pixels, with no resize after it.
-    img.draft("RGB", fit_within(img.width, img.height, max_side))
-    img = img.convert("RGB")
+    img = decode_jpeg(keyframe_jpeg, covering=max_side)
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=THUMBNAIL_JPEG_QUALITY)

@@ -18,6 +18,7 @@ Other pixel formats (RGB, 10-bit, hardware frames downloaded as NV12) take swsca
 from __future__ import annotations
 
 import functools
+
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
