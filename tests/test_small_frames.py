@@ -84,6 +84,8 @@ def test_take_hands_out_each_frame_once():
     assert len(first) == 3 and len(second) == 2 and small.take() == []
     # The block's working memory is reused: handed-out arrays must not change afterwards.
     assert np.array_equal(first[0], made(frames[:1])[0])
+    # Each pixel's channels side by side in memory, the layout the detectors stack and copy.
+    assert all(f.flags.c_contiguous and f.shape == (SIZE[1], SIZE[0], 3) for f in first + second)
 
 
 def test_frames_tagged_bt709_are_converted_with_its_matrix():

@@ -10,7 +10,11 @@ shot detection beyond decoding. So for 8-bit planar YUV, the usual case:
   of the planes: colour only counts over large areas, and chroma planes are smooth);
 - the conversion to RGB (with the matrix swscale would use: BT.709 or BT.2020 where the frame
   says so, else BT.601; full range for the yuvj formats) runs in numpy over a whole block of
-  frames, so its cost per frame is a few microseconds.
+  frames, so its cost per frame is a few microseconds. Until then the planes wait as 8-bit
+  values: a strided copy of bytes costs a third of one that converts each value to float.
+
+The frames handed back are C-contiguous: the detectors stack and copy them, and a strided
+layout made each of those copies several times slower.
 
 Other pixel formats (RGB, 10-bit, hardware frames downloaded as NV12) take swscale's RGB path.
 """
@@ -38,6 +42,9 @@ def _ycbcr_to_rgb(kr: float, kb: float) -> np.ndarray:
                      [1.0, 2 * (1 - kb), 0.0]], np.float32)
 
 
+# Subtracted from Y, Cb, Cr before the matrix: chroma is stored centred on 128.
+_CHROMA_CENTRE = np.array([0, 128, 128], np.float32)[:, None]
+
 _BT601 = _ycbcr_to_rgb(0.299, 0.114)
 # AVColorSpace values swscale has its own matrix for; every other (unspecified included) is BT.601.
 _MATRICES = {1: _ycbcr_to_rgb(0.2126, 0.0722), 7: _ycbcr_to_rgb(0.212, 0.087),  # BT.709, SMPTE 240M
@@ -62,10 +69,11 @@ class SmallFrames:
         self.width, self.height = size
         self.pixel_format = pixel_format
         self._scaler = VideoReformatter()  # one scaler for the stream: FFmpeg reuses its set-up
-        self._done: list[np.ndarray | None] = []  # per frame; None where the frame waits in _ycc
-        # Luma, Cb, Cr of the waiting frames, reused from block to block (fresh arrays of this
-        # size cost page faults every time).
-        self._ycc = np.empty((block, 3, self.height, self.width), np.float32)
+        self._done: list[np.ndarray | None] = []  # per frame; None where the frame waits in _ycc_bytes
+        # Luma, Cb, Cr of the waiting frames as bytes, and in float for the conversion; reused
+        # from block to block (fresh arrays of this size cost page faults every time).
+        self._ycc_bytes = np.empty((block, 3, self.height, self.width), np.uint8)
+        self._ycc = np.empty((block, 3, self.height * self.width), np.float32)
         self._rgb = np.empty((block, 3, self.height * self.width), np.float32)
         self._matrix = np.empty((block, 3, 3), np.float32)  # per frame: its chroma range and colour space
         self._waiting = 0
@@ -75,7 +83,7 @@ class SmallFrames:
         if self.pixel_format != "rgb24" or frame.format.name not in _PLANAR_YUV:
             self._done.append(self._swscale(frame, self.pixel_format))
             return
-        ycc = self._ycc[self._waiting]
+        ycc = self._ycc_bytes[self._waiting]
         ycc[0] = self._swscale(frame, "gray")  # full-range luma, whatever the source's range
         _, cb, cr = frame.planes
         ycc[1] = self._sample(cb)
@@ -93,12 +101,19 @@ class SmallFrames:
         return out
 
     def _convert(self, count: int) -> np.ndarray:
-        """The waiting frames in RGB, count x H x W x 3."""
-        self._ycc[:count, 1:] -= 128.0
-        rgb = np.matmul(self._matrix[:count], self._ycc[:count].reshape(count, 3, -1), out=self._rgb[:count])
+        """The waiting frames in RGB, count x H x W x 3 (C-contiguous)."""
+        ycc = np.subtract(self._ycc_bytes[:count].reshape(count, 3, -1), _CHROMA_CENTRE, out=self._ycc[:count],
+                          dtype=np.float32)
+        rgb = np.matmul(self._matrix[:count], ycc, out=self._rgb[:count])
         rgb += 0.5  # round to nearest on the cast below
         np.clip(rgb, 0, 255, out=rgb)
-        return rgb.astype(np.uint8).transpose(0, 2, 1).reshape(count, self.height, self.width, 3)
+        planar = rgb.astype(np.uint8)
+        # Each pixel's three channels side by side, as the detectors read them: three strided
+        # writes of bytes cost half of one transposing copy.
+        pixels = np.empty((count, self.height * self.width, 3), np.uint8)
+        for channel in range(3):
+            pixels[:, :, channel] = planar[:, channel]
+        return pixels.reshape(count, self.height, self.width, 3)
 
     def _swscale(self, frame: av.VideoFrame, pixel_format: str) -> np.ndarray:
         # Single-threaded: the output is a few thousand pixels, and swscale's default of one
