@@ -194,3 +194,36 @@ def test_detecting_shots_in_a_local_file_does_not_load_beam():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def _reading(process: subprocess.Popen, path: Path) -> bool:
+    """Whether `process` has `path` open (detection has started, past the start-up imports)."""
+    try:
+        return any(os.path.realpath(fd.path) == str(path.resolve()) for fd in os.scandir(f"/proc/{process.pid}/fd"))
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see when detection has started")
+@pytest.mark.parametrize("gap_s", [0.0, 0.002, 0.005, 0.01])
+def test_ctrl_c_pressed_twice_during_detect_exits_quietly(gap_s):
+    """A second Ctrl-C that lands while the first one's clean-up runs (the decoding thread being
+    joined) is ignored: exit 130 and nothing on stderr, not a KeyboardInterrupt traceback."""
+    video = media("videos/openboard_wannaworktogether.mp4")  # 5,400 frames: a few seconds to detect
+    running = subprocess.Popen([str(EXE), "detect", str(video)], env=CLEAN_ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while running.poll() is None and not _reading(running, video) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert running.poll() is None, "detection ended before it could be interrupted"
+        time.sleep(0.2)  # into the decoding
+        running.send_signal(signal.SIGINT)
+        time.sleep(gap_s)
+        running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert running.returncode == 130, stderr
+    assert stderr.strip() == "", stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
@@ -35,7 +36,16 @@ for group in (index, query, detect, serve, launch, stream, migrate, transcript, 
     group.register(app)
 
 
+def _interrupt_once(signum: int, frame: object) -> None:
+    """Ctrl-C stops the command (typer exits 130); a second one during the clean-up is ignored,
+    because a KeyboardInterrupt raised inside that clean-up (joining a decoding thread, closing
+    a file) escapes it as a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGINT, _interrupt_once)  # commands that need more install their own
     try:
         app()
     except Exception:  # user errors exit 2 inside the commands: what reaches here is a bug
