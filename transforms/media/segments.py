@@ -28,6 +28,7 @@ from typing import Iterator
 
 import apache_beam as beam
 import av
+from av.video.reformatter import VideoReformatter
 from pydantic import BaseModel, Field
 
 from sceneline.schemas import AnalyzedAsset, Failure, FailureStage, MediaAsset, MediaError, ProbeInfo, Scene
@@ -169,6 +170,7 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
                         result.pieces.append(piece)
 
         display: tuple[int, int] | None = None
+        keyframe_scaler = VideoReformatter()
         guard = DecodeGuard(config.limits)
         with stage(FailureStage.DECODE):
             for df in decoder:
@@ -179,7 +181,8 @@ def analyze_segment(task: SegmentTask, config: "AnalysisConfig") -> SegmentResul
                     local = df.index - owned.first
                     builder.saw_frame(local, df.time_s)
                     if builder.wants_candidate(df.time_s):
-                        rgb = keyframe_rgb(df.frame, *display, decoder.stats.rotation, config.keyframe_max_side)
+                        rgb = keyframe_rgb(df.frame, *display, decoder.stats.rotation, config.keyframe_max_side,
+                                           keyframe_scaler)
                         builder.add_candidate(local, df.time_s, rgb)
                 take(detector.process(df.index, df.time_s, df.small))
                 if owned.frames_past > detector.lookahead_frames:
