@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "detect_vs_decode": "detect_vs_decode",
     "end_to_end": "end_to_end",
     "embedding": "embedding",
+    "model_stages": "model_stages",
     "images": "images",
     "search": "search_latency",
     "long_video": "long_video",

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     suite.main(["--quick", "--out", str(tmp_path), "--media", str(media_root)])
-    for name in ("decode", "end_to_end", "embedding", "search", "long_video", "dask_scaling", "stream"):
+    for name in ("decode", "end_to_end", "embedding", "model_stages", "search", "long_video", "dask_scaling", "stream"):
         report = (tmp_path / f"{name}.md").read_text()
         assert report.startswith("# ") and "Command:" in report and "cores" in report, name
         figures = json.loads((tmp_path / f"{name}.json").read_text())
@@ -36,6 +36,9 @@ def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     assert tiny["available"] and 0 <= tiny["wer"] <= 1 and tiny["realtime_x"] > 0 and tiny["peer"]["realtime_x"] > 0
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["figures"]
     assert e2e["counts"]["indexed"] == 3 and e2e["frames_decoded"] > 0 and e2e["peak_rss_mib"] > 0
+    stages = json.loads((tmp_path / "model_stages.json").read_text())["figures"]["stages"]
+    assert [s["stage"] for s in stages] == ["ocr", "text", "transcribe"]
+    assert all(s["items"] > 0 and s["cpu_ratio"] > 0 and s["wall_ratio"] > 0 for s in stages)
     images = json.loads((tmp_path / "images.json").read_text())["figures"]
     assert images["indexed"] == images["images"] == 16 and images["failed"] == 0
     assert images["sceneline"]["cpu_s"] > 0 and images["plain_loop"]["cpu_s"] > 0 and images["cpu_ratio"] > 0

@@ -32,14 +32,20 @@ def image_count(element: Any) -> int:
 class ItemsHandler(ModelHandler):
     """A handler whose examples are lists of items (keyframes, scenes, texts): batches are weighed
     in items, run as one flat list through `run_items`, and split back per example. Batching
-    settings pass through to Beam's ModelHandler, as Beam's own handlers do."""
+    settings pass through to Beam's ModelHandler, as Beam's own handlers do.
+
+    Every batch fills up to `max_items` from what has arrived (a bundle, or what came within
+    `max_batch_duration_secs`), unless `min_items` says otherwise. Beam's default starts at one
+    item and grows only when its timings show a fixed cost per batch; examples of several items
+    each (an asset's eight scene texts) never gave it one, so the model got one asset per call
+    for the whole run: 16 calls of 8 texts where 2 of 64 would do (benchmarks/model_stages.py)."""
 
     model_id = ""
     METRICS_NAMESPACE = ""  # INFERENCE_NAMESPACES[its stage], so run reports can say where time went
 
-    def __init__(self, max_items: int, max_batch_duration_secs: int | None = None, *, min_items: int = 1,
-                 large_model: bool = False):
-        super().__init__(min_batch_size=min_items, max_batch_size=max_items,
+    def __init__(self, max_items: int, max_batch_duration_secs: int | None = None, *,
+                 min_items: int | None = None, large_model: bool = False):
+        super().__init__(min_batch_size=max_items if min_items is None else min_items, max_batch_size=max_items,
                          max_batch_duration_secs=max_batch_duration_secs, element_size_fn=image_count,
                          large_model=large_model)
 
