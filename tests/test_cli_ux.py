@@ -116,6 +116,27 @@ def test_an_unexpected_error_keeps_its_traceback_and_says_how_to_report_it(tmp_p
     assert "This is a bug in sceneline" in result.stderr.splitlines()[-1]
 
 
+def interrupt_when(running: subprocess.Popen, ready, *, within_s: float, poll_s: float, settle_s: float = 0.0,
+                   again_after_s: float | None = None) -> str:
+    """Once `ready()` (and `settle_s` later), Ctrl-C the running command, a second time
+    `again_after_s` after the first if given; its stderr once it has exited."""
+    try:
+        deadline = time.monotonic() + within_s
+        while running.poll() is None and not ready() and time.monotonic() < deadline:
+            time.sleep(poll_s)
+        assert running.poll() is None, "the command ended before it could be interrupted"
+        time.sleep(settle_s)
+        running.send_signal(signal.SIGINT)
+        if again_after_s is not None:
+            time.sleep(again_after_s)
+            running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=120)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    return stderr
+
+
 def _status(cwd: Path, qdrant: Path) -> list[dict]:
     result = sceneline("status", "--qdrant-path", str(qdrant), "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
@@ -139,20 +160,10 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_while_status_answers(tmp_path)
             "--beam-arg", "embed_batch_images=1"]
     running = subprocess.Popen([str(EXE), *args], cwd=inputs, env={**CLEAN_ENV, "SCENELINE_OFFLINE": "1"},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # A second terminal looks at the running index: through the run, never a lock error.
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline and running.poll() is None:
-            if (qdrant / ADVERT_NAME).exists() and any(
-                    r["status"] == "indexed" for r in _status(elsewhere, qdrant)):
-                break  # the run's records, read while it holds the folder
-            time.sleep(1)
-        assert running.poll() is None, "the run ended before it could be interrupted"
-        running.send_signal(signal.SIGINT)
-        _, stderr = running.communicate(timeout=120)
-    finally:
-        if running.poll() is None:
-            running.kill()
+    # A second terminal looks at the running index (the run's records, read while it holds the
+    # folder): through the run, never a lock error.
+    stderr = interrupt_when(running, lambda: (qdrant / ADVERT_NAME).exists() and any(
+        r["status"] == "indexed" for r in _status(elsewhere, qdrant)), within_s=400, poll_s=1)
     assert running.returncode == 130, stderr
     assert "Traceback" not in stderr
     line = [s for s in stderr.splitlines() if s.strip()][-1]
@@ -212,18 +223,7 @@ def test_ctrl_c_pressed_twice_during_detect_exits_quietly(gap_s):
     video = media("videos/openboard_wannaworktogether.mp4")  # 5,400 frames: a few seconds to detect
     running = subprocess.Popen([str(EXE), "detect", str(video)], env=CLEAN_ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while running.poll() is None and not _reading(running, video) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert running.poll() is None, "detection ended before it could be interrupted"
-        time.sleep(0.2)  # into the decoding
-        running.send_signal(signal.SIGINT)
-        time.sleep(gap_s)
-        running.send_signal(signal.SIGINT)
-        _, stderr = running.communicate(timeout=60)
-    finally:
-        if running.poll() is None:
-            running.kill()
+    stderr = interrupt_when(running, lambda: _reading(running, video), within_s=60, poll_s=0.01, settle_s=0.2,
+                            again_after_s=gap_s)
     assert running.returncode == 130, stderr
     assert stderr.strip() == "", stderr
