@@ -131,6 +131,16 @@ def run_measured(command: Sequence[str], *, cwd: Path | None = None, env: dict |
     return Measured(time.monotonic() - started, peak / 2**20, proc.returncode, out, err)
 
 
+def model_load_s(result: Any, namespace: str) -> float:
+    """Seconds a finished Beam pipeline spent loading models under a RunInference metrics
+    namespace (Beam's own load-time metric), to take out of a throughput figure."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    metrics = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    return sum((dist.committed or dist.attempted).sum / 1000 for dist in metrics.get("distributions", [])
+               if dist.key.metric.name.endswith("load_model_latency_milli_secs"))
+
+
 def benchmark_parser(doc: str | None):
     """An argument parser with the flags every benchmark takes (the suite passes them on)."""
     import argparse

@@ -36,9 +36,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from sceneline.benchmarks.common import Report, benchmark_parser, median
+from sceneline.benchmarks.common import Report, benchmark_parser, median, model_load_s
+from sceneline.benchmarks.embedding import read_asset
 from sceneline.pipelines.understanding import UnderstandingConfig
-from sceneline.schemas import AnalyzedAsset, Keyframe, MediaAsset, MediaType, ProbeInfo, Scene
+from sceneline.schemas import AnalyzedAsset, MediaAsset, MediaType, ProbeInfo, Scene
 from sceneline.schemas.understanding import Enrichment
 
 TARGET_RATIO = 0.9
@@ -71,9 +72,8 @@ def _asset(number: int, media_type: MediaType, uri: str | None = None) -> MediaA
                       media_type=media_type, size_bytes=1)
 
 
-def _scene(i: int, keyframes: list[Keyframe] | None = None, enrichment: Enrichment | None = None) -> Scene:
-    return Scene(index=i, start_s=i, end_s=i + 1, start_frame=i, end_frame=i, keyframes=keyframes or [],
-                 enrichment=enrichment or Enrichment())
+def _scene(i: int, enrichment: Enrichment | None = None) -> Scene:
+    return Scene(index=i, start_s=i, end_s=i + 1, start_frame=i, end_frame=i, enrichment=enrichment or Enrichment())
 
 
 # --- OCR -----------------------------------------------------------------------------------------
@@ -93,16 +93,6 @@ def ocr_keyframes(media: Path, quick: bool) -> list[list[bytes]]:
         image = _asset(10_000 + i, MediaType.IMAGE, str(path))
         assets.append([kf.jpeg for s in analyze_asset(image, AnalysisConfig()).scenes for kf in s.keyframes])
     return assets
-
-
-def read_keyframe_asset(numbered: tuple[int, list[str]]) -> tuple[str, AnalyzedAsset]:
-    """One asset's keyframes, read from their files (a Create holding the images themselves would
-    pickle and compress them into the pipeline's description, a cost no real run has)."""
-    number, paths = numbered
-    scenes = [_scene(i, [Keyframe(time_s=i, frame=i, jpeg=Path(p).read_bytes(), width=640, height=360)])
-              for i, p in enumerate(paths)]
-    media = _asset(number, MediaType.VIDEO)
-    return media.asset_id, AnalyzedAsset(asset=media, probe=ProbeInfo(), scenes=scenes)
 
 
 def ocr_stage(media: Path, quick: bool, threads: int) -> StageRun:
@@ -129,7 +119,7 @@ def ocr_stage(media: Path, quick: bool, threads: int) -> StageRun:
         return lines
 
     engine.read(flat[0])  # warm-up: ONNX Runtime's first call sets its kernels up
-    return StageRun("ocr", "keyframes", len(flat), groups, read_keyframe_asset, bare,
+    return StageRun("ocr", "keyframes", len(flat), groups, read_asset, bare,
                     UnderstandingConfig(ocr=config), handler.METRICS_NAMESPACE,
                     f"RapidOCR PP-OCRv4, {len(per_asset)} assets, {len(flat)} keyframes "
                     f"(real video keyframes, the same with a caption, OCR test images), batch {config.batch_images}",
@@ -265,10 +255,7 @@ def measure_pipeline(run: StageRun) -> dict[str, float]:
     result = p.run()
     result.wait_until_finish()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    load_s = 0.0
-    for dist in result.metrics().query(MetricsFilter().with_namespace(run.namespace)).get("distributions", []):
-        if dist.key.metric.name.endswith("load_model_latency_milli_secs"):
-            load_s += (dist.committed or dist.attempted).sum / 1000
+    load_s = model_load_s(result, run.namespace)
     counts = {c.key.metric.name: c.committed or c.attempted
               for c in result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE))["counters"]}
     if counts.get("assets_failed") or counts.get("assets_out") != len(run.groups):

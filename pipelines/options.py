@@ -148,8 +148,7 @@ def embedding_handler_from(opts: PipelineOptions, spec: ClipSpec, *, batch_wait_
 
     m = settings_from(opts, ModelSettings)
     return ClipImageEmbeddingHandler(spec, device=m.model_device, max_batch_images=m.embed_batch_images,
-                                     min_batch_images=m.embed_batch_images, max_batch_duration_secs=batch_wait_s,
-                                     num_threads=m.torch_threads or None)
+                                     max_batch_duration_secs=batch_wait_s, num_threads=m.torch_threads or None)
 
 
 def runner_of(opts: PipelineOptions) -> str:

@@ -7,8 +7,8 @@ keyframes. By default decoding runs in a background thread (`prefetch`) and the 
 are made in the caller's thread, so decoding the next frames overlaps with scaling and scoring
 these ones (PyAV releases the GIL while FFmpeg decodes and scales): a pipeline of two threads,
 which on two cores costs less CPU than FFmpeg's two frame threads (see `decoding_threads`). Callers
-that take no keyframes pass `keep_frames=False`, so each full-size frame goes back to the
-decoder's buffer pool as soon as it is scaled down.
+that take no keyframes pass `keep_frames=False`, so no full-size frame outlives the hand-over
+it came in (at most a queue of batches is in flight), whatever the caller keeps.
 
 `fast=True` skips H.264/HEVC's in-loop deblocking filter: the frames are slightly blockier, which
 costs shot detection nothing on 64 x 36 thumbnails and saves a fifth of the decoding; use it
@@ -161,8 +161,8 @@ class FrameDecoder:
     seek_s: float | None = None  # start at the keyframe at this stream time; earlier frames are dropped
     origin_s: float | None = None  # stream time of the video's first frame (default: the first decoded)
     prefetch: bool = True  # decode in a background thread, overlapping with the caller's work
-    # Hand over the full-size frames too (for keyframes). Without them the decoder gets each
-    # frame's buffer back as soon as it is scaled down, instead of after a whole hand-over.
+    # Hand over the full-size frames too (for keyframes). Without them no DecodedFrame holds one,
+    # so each frame's buffer goes back to the decoder's pool once its hand-over is scaled down.
     keep_frames: bool = True
     stats: DecodeStats = field(default_factory=DecodeStats)
 
@@ -302,7 +302,7 @@ def stop_decoding(container: av.container.InputContainer) -> None:
     iterator alive in the traceback, so its thread would otherwise outlive the container."""
     with _RUNNING_LOCK:
         running = list(_RUNNING.get(id(container), {}).items())
-    for thread, stop in running:
+    for _, stop in running:
         stop.set()
     for thread, _ in running:
         thread.join()

@@ -39,13 +39,13 @@ class ClipImageEmbeddingHandler(ModelHandler[Images, np.ndarray, ClipModel]):
         *,
         device: str = "cpu",
         max_batch_images: int = 32,
-        min_batch_images: int = 1,
+        min_batch_images: int | None = None,  # default: batches fill up to max_batch_images
         max_batch_duration_secs: int | None = None,
         num_threads: int | None = None,
         large_model: bool = False,
     ):
         super().__init__(
-            min_batch_size=min_batch_images,
+            min_batch_size=max_batch_images if min_batch_images is None else min_batch_images,
             max_batch_size=max_batch_images,
             max_batch_duration_secs=max_batch_duration_secs,
             element_size_fn=image_count,
