@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "end_to_end": "end_to_end",
     "embedding": "embedding",
     "model_stages": "model_stages",
+    "ocr_gate": "ocr_gate",
     "images": "images",
     "search": "search_latency",
     "long_video": "long_video",

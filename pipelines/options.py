@@ -115,7 +115,7 @@ def understanding_config_from(opts: PipelineOptions) -> UnderstandingConfig:
                                   attempts=u.captioner_attempts, response_format=u.captioner_response_format),
         max_new_tokens=u.captioner_max_tokens, batch_scenes=u.caption_batch_scenes, device=m.model_device,
         num_threads=m.torch_threads or None)
-    ocr = OcrConfig(min_confidence=u.ocr_min_confidence) if u.ocr else None
+    ocr = OcrConfig(min_confidence=u.ocr_min_confidence, gate_side=u.ocr_gate_side) if u.ocr else None
     transcriber = TranscriberConfig(spec=u.transcriber, language=u.language or None, device=m.model_device,
                                     cpu_threads=m.torch_threads or 0)
     return UnderstandingConfig(captioner=captioner, ocr=ocr, text_model=u.text_model, device=m.model_device,

@@ -117,6 +117,11 @@ class UnderstandingSettings(SettingsGroup):
     ocr: bool = Field(True, description="Read visible text in keyframes and images.")
     ocr_min_confidence: float = Field(0.6, ge=0, le=1,
                                       description="Least confidence of a line of visible text to keep.")
+    ocr_gate_side: int = Field(
+        384, ge=0,
+        description="Long side, in pixels, at which the text detector first looks for any text: a keyframe "
+                    "where it finds none ends there, the others are read at full size (0: always full size; "
+                    "384 was chosen by measurement, see docs/models.md).")
     text_model: str = Field(
         "sentence-transformers/all-MiniLM-L6-v2",
         description="Sentence model for the `text` vector (a name or hub id, a path, gs://prefix/), or 'none'.",

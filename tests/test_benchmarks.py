@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     suite.main(["--quick", "--out", str(tmp_path), "--media", str(media_root)])
-    for name in ("decode", "end_to_end", "embedding", "model_stages", "search", "long_video", "dask_scaling", "stream"):
+    for name in ("decode", "end_to_end", "embedding", "model_stages", "ocr_gate", "search", "long_video", "dask_scaling", "stream"):
         report = (tmp_path / f"{name}.md").read_text()
         assert report.startswith("# ") and "Command:" in report and "cores" in report, name
         figures = json.loads((tmp_path / f"{name}.json").read_text())
@@ -39,6 +39,9 @@ def test_the_quick_suite_writes_every_report(tmp_path, media_root):
     stages = json.loads((tmp_path / "model_stages.json").read_text())["figures"]["stages"]
     assert [s["stage"] for s in stages] == ["ocr", "text", "transcribe"]
     assert all(s["items"] > 0 and s["cpu_ratio"] > 0 and s["wall_ratio"] > 0 for s in stages)
+    gate = json.loads((tmp_path / "ocr_gate.json").read_text())["figures"]["variants"]
+    assert [v["variant"] for v in gate][2:] == ["full size", "gate 384 px"]
+    assert all(s["wall_ms"] > 0 and 0 <= s["similarity"] <= 1 for v in gate for s in v["sets"].values())
     images = json.loads((tmp_path / "images.json").read_text())["figures"]
     assert images["indexed"] == images["images"] == 16 and images["failed"] == 0
     assert images["sceneline"]["cpu_s"] > 0 and images["plain_loop"]["cpu_s"] > 0 and images["cpu_ratio"] > 0

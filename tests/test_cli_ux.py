@@ -207,6 +207,20 @@ def test_detecting_shots_in_a_local_file_does_not_load_beam():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(given, expected):
+    """OpenMP reads its wait policy once, when torch loads: the command sets it before any torch
+    import (the command itself is replaced by a probe here), and leaves a user's own setting alone."""
+    probe = ("import os, sys\n"
+             "from sceneline.pipelines import cli\n"
+             "cli.app = lambda: print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n"
+             "cli.main()")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | ({"OMP_WAIT_POLICY": given} if given else {})
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", expected]
+
+
 def _reading(process: subprocess.Popen, path: Path) -> bool:
     """Whether `process` has `path` open (detection has started, past the start-up imports)."""
     try:

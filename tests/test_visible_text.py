@@ -51,6 +51,48 @@ def test_a_frame_without_text_has_no_regions(ocr, street_frame):
     assert time.monotonic() - started < 5  # detection alone; recognition never runs
 
 
+def test_a_keyframe_without_text_ends_at_the_small_detection(ocr, street_frame, monkeypatch):
+    detector = ocr._engine.text_det
+    seen: list[tuple[int, int]] = []
+
+    def spy(image):
+        seen.append(image.shape[:2])
+        return detector(image)
+
+    monkeypatch.setattr(ocr._engine, "text_det", spy)
+    assert ocr.read(encode_jpeg(street_frame)) == []
+    assert len(seen) == 1 and max(seen[0]) <= OcrConfig().gate_side  # the 640x360 frame seen only at gate size
+    seen.clear()
+    assert ocr.read(encode_jpeg(burn_text(street_frame, "HARBOR NIGHT MARKET", (200, 280), size=30)))
+    assert [max(shape) for shape in seen] == [OcrConfig().gate_side, 640]  # text found: read at full size
+
+
+def test_the_gate_reads_what_full_size_detection_reads(ocr):
+    """Accuracy kept: on the OCR test images (documents, signs, plates, rotated and blurred text)
+    as the index reads them, every line and box is the same with and without the gate."""
+    from PIL import Image
+
+    from sceneline.transforms.media.keyframes import fit_within
+
+    ungated = OcrEngine(OcrConfig(gate_side=0))
+    for path in sorted(media("images/ocr").iterdir()):
+        with Image.open(path) as img:
+            jpeg = encode_jpeg(np.asarray(img.convert("RGB").resize(fit_within(*img.size, 640))))
+        assert ocr.read(jpeg) == ungated.read(jpeg), path.name
+
+
+def test_onnx_runtime_threads_do_not_spin_and_other_rapidocr_users_keep_theirs(ocr):
+    from rapidocr_onnxruntime import RapidOCR
+
+    def spinning(engine) -> str:
+        options = engine.text_det.infer.session.get_session_options()
+        return options.get_session_config_entry("session.intra_op.allow_spinning")
+
+    assert spinning(ocr._engine) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # unset: ONNX Runtime spins
+        spinning(RapidOCR())
+
+
 def test_a_document_image_reads_in_order(ocr):
     from PIL import Image
 
