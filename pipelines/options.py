@@ -8,8 +8,11 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from sceneline.pipelines.understanding import UnderstandingConfig
 from sceneline.schemas.bucket_root import BucketRoot
+from sceneline.schemas.failures import UserError
 from sceneline.schemas.limits import Limits
 from sceneline.schemas.settings import (
     PIPELINE_GROUPS as SETTINGS_GROUPS,
@@ -96,10 +99,15 @@ def _scalar(annotation) -> type:
 
 
 def settings_from(opts: PipelineOptions, group: type[G]) -> G:
-    """A group of settings as the pipeline's options hold them."""
+    """A group of settings as the pipeline's options hold them; a value its declaration refuses
+    (given as a Beam flag, which Beam only parses) is the user's to fix."""
     o = opts.view_as(SceneLineOptions).get_all_options()
-    return group(**{name: o[group.flag(name)] for name in group.model_fields
-                    if not (group.model_fields[name].json_schema_extra or {}).get("beam_owned")})
+    try:
+        return group(**{name: o[group.flag(name)] for name in group.model_fields
+                        if not (group.model_fields[name].json_schema_extra or {}).get("beam_owned")})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise UserError(f"--{group.flag(str(error['loc'][0]))}: {error['msg']}") from None
 
 
 def limits_from(opts: PipelineOptions) -> Limits:

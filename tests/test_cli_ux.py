@@ -105,6 +105,17 @@ def test_everyday_mistakes_are_one_line_each_and_write_nothing(home, tmp_path):
     assert not (home / ".sceneline").exists()  # read-only commands and refused ones wrote nothing
 
 
+@pytest.mark.parametrize("beam_flag, said", [(["--", "--ocr_gate_side=-5"], "--ocr_gate_side: Input should be greater"),
+                                             (["--beam-arg", "ocr_min_confidence=5"], "--ocr_min_confidence: Input should be less")])
+def test_a_setting_given_as_a_beam_flag_with_a_refused_value_is_a_user_error(tmp_path, beam_flag, said):
+    """Settings after `--` reach only Beam's parser; their declared bounds still hold, as one
+    line and exit 2, not a traceback reported as a bug."""
+    result = sceneline("index", str(media("images/misc/imageio_chelsea.png")), "--visual-model", "ViT-B-32:random",
+                       "--captioner", "none", "--text-model", "none", "--transcriber", "none", *beam_flag, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {said}"), result.stderr
+
+
 def test_an_unexpected_error_keeps_its_traceback_and_says_how_to_report_it(tmp_path):
     # A command with a bug in it stands in for an unexpected error: the real ones are not known.
     program = ("import typer\nfrom sceneline.pipelines import cli\n"
