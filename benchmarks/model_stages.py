@@ -81,17 +81,15 @@ def _scene(i: int, enrichment: Enrichment | None = None) -> Scene:
 def ocr_keyframes(media: Path, quick: bool) -> list[list[bytes]]:
     """Per asset, its keyframes as analysis hands them over: a real video's (one asset), the same
     with a caption burned in (another), and each OCR test image (an asset each)."""
+    from sceneline.benchmarks.ocr_gate import index_keyframes
     from sceneline.benchmarks.understanding import real_scenes, with_caption
-    from sceneline.transforms.media.analyze import AnalysisConfig, analyze_asset
 
     plain = [kf.jpeg for scene in real_scenes(media) for kf in scene.keyframes]
     images = sorted((media / "images" / "ocr").iterdir())
     if quick:
         plain, images = plain[:2], images[:1]
     assets = [plain, [with_caption(jpeg) for jpeg in plain]]
-    for i, path in enumerate(images):
-        image = _asset(10_000 + i, MediaType.IMAGE, str(path))
-        assets.append([kf.jpeg for s in analyze_asset(image, AnalysisConfig()).scenes for kf in s.keyframes])
+    assets += [index_keyframes(path, MediaType.IMAGE, 10_000 + i) for i, path in enumerate(images)]
     return assets
 
 

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from sceneline.benchmarks.common import Report, benchmark_parser
+from sceneline.benchmarks.decode import VIDEO_SUFFIXES
 from sceneline.schemas import MediaAsset, MediaType
 
 GATES = (512, 448, 384, 320, 256)
 FULL = "full size"
 QUICK_VIDEOS = ("psd_testvideo.mp4", "moviepy_chaplin.mp4")
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".ogv", ".m4v", ".flv", ".ts", ".mpg"}
 
 
 def index_keyframes(path: Path, media_type: MediaType, number: int) -> list[bytes]:
